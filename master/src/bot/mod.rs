@@ -1,0 +1,12 @@
+//! The master bot: greets customers and shows the packages on sale, in Persian or English.
+//!
+//! `screens` and `actions` are the core (no Telegram types); `handler` turns Telegram updates
+//! into calls on the core and sends what it renders; `runner` receives the updates, by long
+//! polling or webhook.
+
+pub mod actions;
+pub mod handler;
+pub mod runner;
+pub mod screens;
+
+pub use handler::MasterBot;

@@ -1,0 +1,44 @@
+//! The one error type of the master crate.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] shared::config::ConfigError),
+    #[error(transparent)]
+    Db(#[from] shared::db::DbError),
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("bot texts are broken: {0}")]
+    Texts(#[from] shared::i18n::I18nError),
+    #[error("Telegram refused the master bot's token (401 Unauthorized): check MADAR_TELEGRAM_BOT_TOKEN, or create a new token with @BotFather")]
+    TokenRefused,
+    #[error("Telegram request failed: {0}")]
+    Telegram(#[from] teloxide::RequestError),
+    #[error("{0}")]
+    Polling(shared::telegram::polling::PollingError),
+    #[error("cannot listen on {addr}: {source} (is another program using that port? change MADAR_HTTP_LISTEN)")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the sandbox failed: {0}")]
+    Sandbox(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("a stored value is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl From<shared::telegram::polling::PollingError> for Error {
+    fn from(e: shared::telegram::polling::PollingError) -> Self {
+        use shared::telegram::polling::PollingError;
+        match e {
+            PollingError::TokenRefused => Error::TokenRefused,
+            PollingError::Telegram(e) => Error::Telegram(e),
+            PollingError::Db(e) => Error::Db(e),
+            other => Error::Polling(other),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

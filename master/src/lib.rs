@@ -1,0 +1,12 @@
+//! Madar's control plane: the master bot, the HTTP server, billing and (later) the web panel.
+
+pub mod app;
+pub mod billing;
+pub mod bot;
+pub mod customers;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod texts;
+
+pub use error::{Error, Result};

@@ -1,0 +1,188 @@
+//! `madar`: the command line of the control plane.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use master::demo::{self, DemoOptions};
+use shared::config::{MasterConfig, Requirements};
+use shared::db::{Db, Schema};
+use shared::telemetry::{self, LogFormat};
+use tokio_util::sync::CancellationToken;
+
+/// Exit codes a script can act on (after sysexits.h).
+const EXIT_FAILURE: u8 = 1;
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(
+    name = "madar",
+    version,
+    about = "Madar: sell white-label VPN bots to VPN businesses"
+)]
+struct Cli {
+    /// Configuration file (TOML). Every setting can also come from a MADAR_* variable.
+    #[arg(long, short, global = true, env = "MADAR_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the master bot and the HTTP server (the default when a bot token is configured).
+    Serve,
+    /// Try Madar with no configuration: a local Telegram sandbox, a demo bot, SQLite
+    /// (the default when no bot token is configured).
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        sandbox_listen: SocketAddr,
+        #[arg(long, default_value = "./data/demo")]
+        data_dir: PathBuf,
+    },
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("madar: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let command = cli
+        .command
+        .unwrap_or_else(|| default_command(cli.config.as_deref()));
+    let result = match command {
+        Command::Version => {
+            println!("madar {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => migrate(cli.config).await,
+        Command::Demo {
+            http_listen,
+            sandbox_listen,
+            data_dir,
+        } => {
+            run_demo(DemoOptions {
+                http_listen,
+                sandbox_listen,
+                data_dir,
+            })
+            .await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("madar: {e}");
+            tracing::error!(error = %e, "madar stopped");
+            match e {
+                master::Error::Config(_) | master::Error::TokenRefused => {
+                    ExitCode::from(EXIT_CONFIG)
+                }
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
+        }
+    }
+}
+
+/// With no command: serve when a bot token is configured, otherwise the demo.
+fn default_command(file: Option<&std::path::Path>) -> Command {
+    let needs = Requirements {
+        bot_token: false,
+        secret_keys: false,
+    };
+    match MasterConfig::load(file, needs) {
+        Ok(config) if config.bot_token.is_none() => Command::Demo {
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            sandbox_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            data_dir: config.data_dir.join("demo"),
+        },
+        // A token, or a configuration error that `serve` will explain.
+        _ => Command::Serve,
+    }
+}
+
+fn load_config(file: Option<PathBuf>, needs: Requirements) -> master::Result<MasterConfig> {
+    let config = MasterConfig::load(file.as_deref(), needs)?;
+    if let Err(e) = telemetry::init(config.log_format, &config.log_filter) {
+        eprintln!("madar: logging is not set up: {e}");
+    }
+    Ok(config)
+}
+
+async fn serve(file: Option<PathBuf>) -> master::Result<()> {
+    let config = load_config(
+        file,
+        Requirements {
+            bot_token: true,
+            secret_keys: false,
+        },
+    )?;
+    let app = master::app::start(&config).await?;
+    stop_on_signal(app.shutdown_token());
+    app.wait().await
+}
+
+async fn migrate(file: Option<PathBuf>) -> master::Result<()> {
+    let config = load_config(
+        file,
+        Requirements {
+            bot_token: false,
+            secret_keys: false,
+        },
+    )?;
+    let db = Db::open(config.database_url.expose(), Schema::Master).await?;
+    db.close().await;
+    println!("The {} database is up to date.", db.engine());
+    Ok(())
+}
+
+async fn run_demo(options: DemoOptions) -> master::Result<()> {
+    if let Err(e) = telemetry::init(LogFormat::Human, "warn,master=info,madar=info") {
+        eprintln!("madar: logging is not set up: {e}");
+    }
+    let demo = demo::start(&options).await?;
+    println!("{}", demo.banner());
+    let token = CancellationToken::new();
+    stop_on_signal(token.clone());
+    token.cancelled().await;
+    demo.shutdown().await
+}
+
+/// Cancels `token` on SIGINT or SIGTERM, so the app can stop cleanly.
+fn stop_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        tracing::info!("stopping");
+        token.cancel();
+    });
+}

@@ -1,0 +1,13 @@
+//! Library code used by more than one Madar binary, one job per module.
+
+pub mod config;
+pub mod db;
+pub mod i18n;
+pub mod jalali;
+pub mod money;
+pub mod secret;
+pub mod telegram;
+pub mod telemetry;
+
+#[cfg(feature = "testing")]
+pub mod testdb;
