@@ -134,7 +134,7 @@ async fn serve(file: Option<PathBuf>) -> master::Result<()> {
         },
     )?;
     let app = master::app::start(&config).await?;
-    stop_on_signal(app.shutdown_token());
+    shared::signals::cancel_on_signal(app.shutdown_token());
     app.wait().await
 }
 
@@ -159,30 +159,7 @@ async fn run_demo(options: DemoOptions) -> master::Result<()> {
     let demo = demo::start(&options).await?;
     println!("{}", demo.banner());
     let token = CancellationToken::new();
-    stop_on_signal(token.clone());
+    shared::signals::cancel_on_signal(token.clone());
     token.cancelled().await;
     demo.shutdown().await
-}
-
-/// Cancels `token` on SIGINT or SIGTERM, so the app can stop cleanly.
-fn stop_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate => {}
-        }
-        tracing::info!("stopping");
-        token.cancel();
-    });
 }

@@ -191,8 +191,7 @@ async fn users_who_never_started_or_blocked_the_bot_get_403() {
         .unwrap()
         .iter()
         .map(|u| {
-            let update: teloxide::types::Update = serde_json::from_value(u.clone()).unwrap();
-            match update.kind {
+            match common::update(u).kind {
                 teloxide::types::UpdateKind::MyChatMember(m) => {
                     format!("{:?}", m.new_chat_member.status())
                 }
@@ -305,7 +304,7 @@ async fn pressing_buttons_makes_callback_queries_and_records_answers() {
     let updates = env
         .ok("getUpdates", json!({"offset": pressed.update_id}))
         .await;
-    let update: teloxide::types::Update = serde_json::from_value(updates[0].clone()).unwrap();
+    let update = common::update(&updates[0]);
     let teloxide::types::UpdateKind::CallbackQuery(query) = update.kind else {
         panic!("expected a callback query");
     };
@@ -454,7 +453,7 @@ async fn user_messages_carry_bot_command_entities_and_edits() {
     let updates = env
         .ok("getUpdates", json!({"offset": sent.update_id}))
         .await;
-    let updates: Vec<teloxide::types::Update> = serde_json::from_value(updates).unwrap();
+    let updates = common::updates(&updates);
     assert_eq!(updates.len(), 4);
     let teloxide::types::UpdateKind::Message(message) = &updates[0].kind else {
         panic!("expected a message");

@@ -63,9 +63,9 @@ impl Engine {
     }
 }
 
-/// The URL of a SQLite file, created when missing.
+/// The URL of a SQLite file (created when missing).
 pub fn sqlite_url(path: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", path.display())
+    format!("sqlite://{}", path.display())
 }
 
 /// Which set of migrations a database gets.
@@ -90,7 +90,8 @@ impl Db {
         if engine == Engine::Sqlite {
             create_sqlite_dir(url)?;
         }
-        let options = AnyConnectOptions::from_str(url)
+        let url = with_create_mode(url, engine);
+        let options = AnyConnectOptions::from_str(&url)
             .map_err(|source| DbError::Connect { engine, source })?
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let pool = AnyPoolOptions::new()
@@ -150,6 +151,15 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// SQLite files are created when missing unless the URL says otherwise (`mode=`).
+fn with_create_mode(url: &str, engine: Engine) -> String {
+    if engine != Engine::Sqlite || url.contains("mode=") || url.contains(":memory:") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}mode=rwc")
 }
 
 fn create_sqlite_dir(url: &str) -> Result<(), DbError> {

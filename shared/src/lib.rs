@@ -6,6 +6,7 @@ pub mod i18n;
 pub mod jalali;
 pub mod money;
 pub mod secret;
+pub mod signals;
 pub mod telegram;
 pub mod telemetry;
 

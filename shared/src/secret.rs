@@ -137,7 +137,7 @@ impl Keyring {
         self.keys.iter().map(|k| k.id.as_str())
     }
 
-    /// Encrypts with the newest key into "v1:<key-id>:<base64url nonce||ciphertext>".
+    /// Encrypts with the newest key into `"v1:<key-id>:<base64url nonce||ciphertext>"`.
     /// `context` is bound as associated data (for example "tenant:42:bot_token"), so a value
     /// copied to another record or field does not decrypt there.
     pub fn encrypt(&self, plaintext: &str, context: &str) -> Result<String, SecretError> {

@@ -1,7 +1,7 @@
 //! Logging and tracing set-up for every Madar binary: human-readable or JSON lines on stderr.
 //!
 //! Secrets never reach the log because they travel as [`crate::secret::SecretString`], whose
-//! `Debug` and `Display` print "[redacted]".
+//! `Debug` and `Display` print `"[redacted]"`.
 
 use std::fmt;
 use std::io::IsTerminal;

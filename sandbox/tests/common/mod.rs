@@ -89,3 +89,13 @@ impl TestEnv {
         (code, body["description"].as_str().unwrap().to_string())
     }
 }
+
+/// Parses an update the way teloxide does (from text). `serde_json::from_value` does not
+/// work for `Update`: its kind visitor borrows `&str`, so it yields `UpdateKind::Error`.
+pub fn update(value: &Value) -> teloxide::types::Update {
+    serde_json::from_str(&value.to_string()).unwrap()
+}
+
+pub fn updates(value: &Value) -> Vec<teloxide::types::Update> {
+    serde_json::from_str(&value.to_string()).unwrap()
+}

@@ -1,0 +1,105 @@
+//! Starting and stopping the tenant bot: database, Telegram, heartbeats.
+
+use shared::db::{now_unix, Db, Schema};
+use shared::telegram::polling;
+use teloxide::types::AllowedUpdate;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TenantConfig;
+use crate::handler::TenantBot;
+use crate::heartbeat::{Heartbeat, HeartbeatSender};
+use crate::{texts, Result};
+
+pub struct RunningTenantBot {
+    pub bot_username: String,
+    pub db: Db,
+    shutdown: CancellationToken,
+    tasks: JoinSet<Result<()>>,
+}
+
+pub async fn start(config: &TenantConfig) -> Result<RunningTenantBot> {
+    let db = Db::open(&config.database_url, Schema::Tenant).await?;
+    let texts = texts::catalog()?;
+    let telegram = polling::bot(config.bot_token.expose(), config.telegram_api_url.clone())?;
+    let me = polling::identify(&telegram).await?;
+    let bot_username = me.username().to_string();
+    let bot = TenantBot::new(telegram, db.clone(), texts, me.first_name.clone());
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    {
+        let (bot, db, token) = (bot.clone(), db.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let allowed = vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
+            polling::poll(bot.telegram().clone(), db, allowed, bot, token).await?;
+            Ok(())
+        });
+    }
+    {
+        let sender = HeartbeatSender::new(
+            &config.master_url,
+            config.api_key.clone(),
+            config.heartbeat_every,
+        );
+        let template = Heartbeat {
+            tenant_id: config.tenant_id.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            bot_username: bot_username.clone(),
+            started_at: now_unix(),
+            updates_handled: 0,
+        };
+        let (bot, token) = (bot.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            sender.run(template, bot, token).await;
+            Ok(())
+        });
+    }
+    tracing::info!(tenant = %config.tenant_id, bot = %bot_username, "tenant bot is running");
+    Ok(RunningTenantBot {
+        bot_username,
+        db,
+        shutdown,
+        tasks,
+    })
+}
+
+impl RunningTenantBot {
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs until shutdown is asked for or a part fails; then stops the rest.
+    pub async fn wait(mut self) -> Result<()> {
+        let first = tokio::select! {
+            _ = self.shutdown.cancelled() => Ok(()),
+            Some(joined) = self.tasks.join_next() => flatten(joined),
+        };
+        self.shutdown.cancel();
+        let rest = self.finish().await;
+        first.and(rest)
+    }
+
+    pub async fn shutdown(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        self.finish().await
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Err(e) = flatten(joined) {
+                result = Err(e);
+            }
+        }
+        self.db.close().await;
+        result
+    }
+}
+
+fn flatten(joined: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    match joined {
+        Ok(result) => result,
+        Err(e) => Err(crate::Error::Io(std::io::Error::other(e))),
+    }
+}
