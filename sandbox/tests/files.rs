@@ -118,7 +118,7 @@ async fn bad_photos_and_missing_files_are_rejected() {
     );
     assert_eq!(
         env.err("getFile", json!({"file_id": "nope"})).await.1,
-        "Bad Request: invalid file_id"
+        "Bad Request: invalid file id"
     );
     let (code, _) = env
         .err(

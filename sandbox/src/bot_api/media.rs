@@ -44,9 +44,8 @@ fn is_loopback_url(raw: &str) -> bool {
 async fn fetch(state: &AppState, url: &str) -> Result<Source, ApiError> {
     let failed = || ApiError::bad_request("wrong file identifier/HTTP URL specified");
     if !is_loopback_url(url) {
-        return Err(ApiError::bad_request(
-            "failed to get HTTP URL content: the sandbox fetches only loopback URLs",
-        ));
+        tracing::warn!(%url, "the sandbox fetches only loopback URLs");
+        return Err(ApiError::bad_request("failed to get HTTP URL content"));
     }
     let response = state
         .http
@@ -186,7 +185,7 @@ pub fn get_file(state: &AppState, p: &Params) -> ApiResult {
     let file = world
         .files
         .get(file_id.trim())
-        .ok_or_else(|| ApiError::bad_request("invalid file_id"))?;
+        .ok_or_else(|| ApiError::bad_request("invalid file id"))?;
     if file.bytes.len() > GET_FILE_LIMIT {
         return Err(ApiError::bad_request("file is too big"));
     }
