@@ -27,6 +27,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("a stored value is invalid: {0}")]
     Corrupt(String),
+    /// The customer asked for something billing does not allow; shown to them, translated.
+    #[error("refused: {0}")]
+    Refused(crate::billing::Refusal),
 }
 
 impl From<shared::telegram::polling::PollingError> for Error {
@@ -38,6 +41,12 @@ impl From<shared::telegram::polling::PollingError> for Error {
             PollingError::Db(e) => Error::Db(e),
             other => Error::Polling(other),
         }
+    }
+}
+
+impl From<crate::billing::Refusal> for Error {
+    fn from(r: crate::billing::Refusal) -> Self {
+        Error::Refused(r)
     }
 }
 

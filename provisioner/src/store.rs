@@ -242,7 +242,7 @@ pub async fn set_desired(
             let old_hash: String = row.try_get("spec_hash")?;
             let state: String = row.try_get("state")?;
             // A failed instance (bad token...) or a new spec deserves a fresh attempt.
-            let retry = old_hash != hash || state == Lifecycle::Failed.as_str();
+            let retry = old_hash != hash || needs_fresh_attempt(&state);
             sqlx::query(
                 "UPDATE instances SET desired = $2, bot_token_enc = $3, bot_id = $4, spec_json = $5, \
                  spec_hash = $6, updated_at = $7, \
@@ -290,9 +290,21 @@ pub async fn set_desired_state(
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound(tenant_id.to_string()));
     }
-    get(db, tenant_id)
+    let instance = get(db, tenant_id)
         .await?
-        .ok_or_else(|| StoreError::NotFound(tenant_id.to_string()))
+        .ok_or_else(|| StoreError::NotFound(tenant_id.to_string()))?;
+    if desired == Desired::Running && needs_fresh_attempt(instance.state.as_str()) {
+        transition(db, tenant_id, Lifecycle::Pending, None).await?;
+        return get(db, tenant_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(tenant_id.to_string()));
+    }
+    Ok(instance)
+}
+
+/// Failed and crash-looping instances wait for the master to ask again.
+fn needs_fresh_attempt(state: &str) -> bool {
+    state == Lifecycle::Failed.as_str() || state == Lifecycle::CrashLooping.as_str()
 }
 
 /// Asks for a deleted tenant's data to be purged at the next pass instead of after the
@@ -404,6 +416,13 @@ async fn record_transition(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    if to == Lifecycle::Pending {
+        // A fresh attempt starts with a clean crash history.
+        sqlx::query("UPDATE instances SET restarts_json = '[]' WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     if from != to.as_str() {
         sqlx::query("UPDATE instances SET state = $2, state_changed_at = $3 WHERE tenant_id = $1")
             .bind(tenant_id)

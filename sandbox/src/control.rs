@@ -1,6 +1,32 @@
 //! The control API (`/sandbox/...`): tests, benchmarks and the chat page use it to create
 //! bots and users and to act as Telegram users (write, press buttons, pay, block).
-//! Errors are `{"error": "..."}` with a 4xx status.
+//! Errors are `{"error": "..."}` with a 4xx status. `client::ControlClient` wraps it.
+//!
+//! | route | body | answer |
+//! |---|---|---|
+//! | `POST /sandbox/bots` | `{"username","first_name"}` | `{"token","id","username","first_name"}` |
+//! | `GET /sandbox/bots` | | `{"bots":[...]}` in creation order (master bot first) |
+//! | `GET /sandbox/bots/{token}` | | bot, webhook_url, pending_update_count, commands, chats |
+//! | `POST /sandbox/users` | `{"first_name","username","language_code"}` | `{"id"}` |
+//! | `GET /sandbox/users` | | `{"users":[User...]}` |
+//! | `POST /sandbox/bots/{token}/send` | `{"user_id","text"}` | `{"update_id","message_id"}` |
+//! | `POST /sandbox/bots/{token}/send_photo` | `{"user_id","png_base64","caption"}` | same |
+//! | `POST /sandbox/bots/{token}/send_document` | `{"user_id","data_base64","file_name","mime_type","caption"}` | same |
+//! | `POST /sandbox/bots/{token}/send_sticker` | `{"user_id","emoji"}` | same |
+//! | `POST /sandbox/bots/{token}/send_raw` | `{"user_id","message":{fields}}` | same |
+//! | `POST /sandbox/bots/{token}/edit` | `{"user_id","message_id","text"}` | same (edited_message) |
+//! | `POST /sandbox/bots/{token}/press` | `{"user_id","message_id","data"}` | `{"update_id","callback_query_id"}` |
+//! | `GET /sandbox/bots/{token}/callbacks/{id}` | | `{"answered","text","show_alert","url",...}` |
+//! | `POST /sandbox/bots/{token}/pay` | `{"user_id","message_id"}` or `{"user_id","invoice_link"}` | `{"status":"paid"\|"declined"\|"timeout",...}` |
+//! | `GET /sandbox/bots/{token}/chats/{user_id}` | | `{"messages":[...],"callback_answers":[...],"blocked"}` |
+//! | `GET /sandbox/files/{file_id}` | | the file's bytes |
+//! | `POST /sandbox/faults` | `{"token","method","error_code","description","retry_after","times","delay_ms"}` | `{"ok":true}` |
+//! | `DELETE /sandbox/faults` | | `{"ok":true}` |
+//! | `POST /sandbox/channels` | `{"username","title"}` | `{"id"}` |
+//! | `GET /sandbox/channels` | | `{"channels":[...]}` |
+//! | `POST /sandbox/channels/{id}/members` | `{"user_id","status"}` | the membership |
+//! | `POST`/`DELETE /sandbox/users/{id}/block/{token}` | | `{"blocked","update_id"}` (my_chat_member) |
+//! | `GET /sandbox/users/{id}/stars` | | `{"user_id","spent","transactions":[...]}` |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -811,7 +837,13 @@ async fn pay(
         );
         (receiver, query_id, invoice)
     };
-    let answer = tokio::time::timeout(state.options.pre_checkout_timeout, receiver).await;
+    let mut shutdown = state.shutdown_signal();
+    let answer = tokio::select! {
+        answer = tokio::time::timeout(state.options.pre_checkout_timeout, receiver) => answer,
+        _ = shutdown.wait_for(|stopping| *stopping) => {
+            return Err(ControlError::conflict("the sandbox is shutting down"));
+        }
+    };
     let mut world = state.world();
     let answer = match answer {
         Ok(Ok(answer)) => answer,

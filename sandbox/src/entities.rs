@@ -16,7 +16,7 @@ pub struct Parsed {
 pub enum ParseError {
     /// parse_mode is not HTML, MarkdownV2 or Markdown.
     UnsupportedMode,
-    /// "can't parse entities: <detail>"
+    /// `"can't parse entities: <detail>"`
     Entities(String),
 }
 

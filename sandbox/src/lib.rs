@@ -10,6 +10,7 @@ pub mod client;
 pub mod control;
 pub mod entities;
 pub mod files;
+pub mod gateways;
 pub mod keyboards;
 pub mod limits;
 pub mod page;

@@ -133,6 +133,24 @@ pub struct StoredMessage {
     pub invoice: Option<Invoice>,
 }
 
+/// A message that is not deleted, by id. Messages are stored in id order.
+pub fn find_message(messages: &[StoredMessage], message_id: i64) -> Option<&StoredMessage> {
+    let index = messages
+        .binary_search_by_key(&message_id, |m| m.message_id)
+        .ok()?;
+    messages.get(index).filter(|m| !m.deleted)
+}
+
+pub fn find_message_mut(
+    messages: &mut [StoredMessage],
+    message_id: i64,
+) -> Option<&mut StoredMessage> {
+    let index = messages
+        .binary_search_by_key(&message_id, |m| m.message_id)
+        .ok()?;
+    messages.get_mut(index).filter(|m| !m.deleted)
+}
+
 /// What a Telegram Stars invoice asks for.
 #[derive(Debug, Clone)]
 pub struct Invoice {
@@ -160,15 +178,11 @@ impl PrivateChat {
     }
 
     pub fn find(&self, message_id: i64) -> Option<&StoredMessage> {
-        self.messages
-            .iter()
-            .find(|m| m.message_id == message_id && !m.deleted)
+        find_message(&self.messages, message_id)
     }
 
     pub fn find_mut(&mut self, message_id: i64) -> Option<&mut StoredMessage> {
-        self.messages
-            .iter_mut()
-            .find(|m| m.message_id == message_id && !m.deleted)
+        find_message_mut(&mut self.messages, message_id)
     }
 }
 
@@ -218,6 +232,22 @@ pub enum CheckoutAnswer {
     Declined(String),
 }
 
+/// Telegram keeps unconfirmed updates for 24 hours.
+pub const UPDATE_RETENTION_SECS: i64 = 24 * 60 * 60;
+
+/// A queued update and when it was made (unix seconds).
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub at: i64,
+    pub update: Value,
+}
+
+impl Queued {
+    pub fn update_id(&self) -> i64 {
+        self.update["update_id"].as_i64().unwrap_or(0)
+    }
+}
+
 /// A bot account.
 pub struct Bot {
     pub id: i64,
@@ -225,7 +255,7 @@ pub struct Bot {
     pub username: String,
     pub first_name: String,
     /// Updates not yet confirmed (getUpdates) or delivered (webhook), oldest first.
-    pub queue: VecDeque<Value>,
+    pub queue: VecDeque<Queued>,
     next_update_id: i64,
     pub allowed_updates: Option<Vec<String>>,
     /// Bumped on every new update and every new getUpdates call, to wake waiters.
@@ -294,10 +324,21 @@ impl Bot {
             let mut update = Map::new();
             update.insert("update_id".into(), json!(update_id));
             update.insert(kind.into(), payload);
-            self.queue.push_back(Value::Object(update));
+            self.queue.push_back(Queued {
+                at: now_unix(),
+                update: Value::Object(update),
+            });
             self.wake_waiters();
         }
         update_id
+    }
+
+    /// Forgets updates older than Telegram keeps them.
+    pub fn drop_expired(&mut self) {
+        let oldest_kept = now_unix() - UPDATE_RETENTION_SECS;
+        while self.queue.front().is_some_and(|q| q.at < oldest_kept) {
+            self.queue.pop_front();
+        }
     }
 
     pub fn chat_mut(&mut self, user_id: i64) -> &mut PrivateChat {
@@ -380,7 +421,11 @@ pub struct InvoiceLink {
 
 #[derive(Default)]
 pub struct World {
+    /// In creation order (the first is the master bot in the demo). Never shrinks, so
+    /// the indexes below stay valid.
     pub bots: Vec<Bot>,
+    bot_by_token: HashMap<String, usize>,
+    bot_by_id: HashMap<i64, usize>,
     pub users: BTreeMap<i64, User>,
     pub channels: BTreeMap<i64, Channel>,
     pub files: FileStore,
@@ -394,19 +439,19 @@ pub struct World {
 
 impl World {
     pub fn bot_index(&self, token: &str) -> Option<usize> {
-        self.bots.iter().position(|b| b.token == token)
+        self.bot_by_token.get(token).copied()
     }
 
     pub fn bot(&self, token: &str) -> Option<&Bot> {
-        self.bots.iter().find(|b| b.token == token)
+        self.bot_index(token).and_then(|i| self.bots.get(i))
     }
 
     pub fn bot_mut(&mut self, token: &str) -> Option<&mut Bot> {
-        self.bots.iter_mut().find(|b| b.token == token)
+        self.bot_index(token).and_then(|i| self.bots.get_mut(i))
     }
 
     pub fn bot_by_id(&self, id: i64) -> Option<&Bot> {
-        self.bots.iter().find(|b| b.id == id)
+        self.bot_by_id.get(&id).and_then(|&i| self.bots.get(i))
     }
 
     /// Creates a bot with a Telegram-shaped token `<id>:<35 characters>`.
@@ -414,13 +459,15 @@ impl World {
         self.next_bot_seq += 1;
         let id = 7_000_000_000 + self.next_bot_seq;
         let token = format!("{id}:AA{}", random_string(33));
+        let index = self.bots.len();
+        self.bot_by_token.insert(token.clone(), index);
+        self.bot_by_id.insert(id, index);
         self.bots.push(Bot::new(
             id,
             token,
             username.to_string(),
             first_name.to_string(),
         ));
-        let index = self.bots.len() - 1;
         &self.bots[index]
     }
 
@@ -483,5 +530,31 @@ impl World {
             self.faults[index].times -= 1;
         }
         Some(fault)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_expire_after_a_day_and_respect_allowed_updates() {
+        let mut world = World::default();
+        let token = world.create_bot("expiry_bot", "E").token.clone();
+        let bot = world.bot_mut(&token).unwrap();
+        let first = bot.push_update("message", json!({}));
+        let second = bot.push_update("message", json!({}));
+        assert!(second > first);
+        bot.queue[0].at -= UPDATE_RETENTION_SECS + 1;
+        bot.drop_expired();
+        assert_eq!(bot.queue.len(), 1);
+        assert_eq!(bot.queue[0].update_id(), second);
+        // chat_member is not delivered unless asked for.
+        bot.push_update("chat_member", json!({}));
+        assert_eq!(bot.queue.len(), 1);
+        bot.allowed_updates = Some(vec!["chat_member".into()]);
+        bot.push_update("chat_member", json!({}));
+        bot.push_update("message", json!({}));
+        assert_eq!(bot.queue.len(), 2);
     }
 }

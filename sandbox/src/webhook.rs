@@ -50,7 +50,7 @@ pub async fn deliver(state: AppState, token: String, epoch: u64) {
                 None => {
                     failures = 0;
                     let delivered = update["update_id"].as_i64();
-                    if bot.queue.front().and_then(|u| u["update_id"].as_i64()) == delivered {
+                    if bot.queue.front().map(|q| q.update_id()) == delivered {
                         bot.queue.pop_front();
                     }
                 }
@@ -73,11 +73,12 @@ pub async fn deliver(state: AppState, token: String, epoch: u64) {
 }
 
 fn next_update(state: &AppState, token: &str, epoch: u64) -> Option<Next> {
-    let world = state.world();
-    let bot = world.bot(token)?;
+    let mut world = state.world();
+    let bot = world.bot_mut(token)?;
+    bot.drop_expired();
     let hook = bot.webhook.as_ref().filter(|h| h.epoch == epoch)?;
     Some(Next {
-        update: bot.queue.front().cloned(),
+        update: bot.queue.front().map(|q| q.update.clone()),
         url: hook.url.clone(),
         secret: hook.secret_token.clone(),
         wake: bot.subscribe(),

@@ -63,11 +63,17 @@ async fn photo_upload_get_file_and_download() {
 
     // The file_id can be sent again without uploading.
     let again = env
-        .ok("sendPhoto", json!({"chat_id": env.user, "photo": photo.file.id.0}))
+        .ok(
+            "sendPhoto",
+            json!({"chat_id": env.user, "photo": photo.file.id.0}),
+        )
         .await;
     assert_eq!(again["photo"][0]["file_id"], json!(photo.file.id.0));
     let chat = env.control.chat(&env.bot.token, env.user).await.unwrap();
-    assert_eq!(chat.last().unwrap().photo_file_id.as_deref(), Some(photo.file.id.0.as_str()));
+    assert_eq!(
+        chat.last().unwrap().photo_file_id.as_deref(),
+        Some(photo.file.id.0.as_str())
+    );
 }
 
 #[tokio::test]
@@ -88,11 +94,16 @@ async fn attach_references_and_documents() {
     let message: Message = serde_json::from_value(body["result"].clone()).unwrap();
     let document = message.document().unwrap();
     assert_eq!(document.file_name.as_deref(), Some("config.txt"));
-    let file = env.ok("getFile", json!({"file_id": document.file.id.0})).await;
+    let file = env
+        .ok("getFile", json!({"file_id": document.file.id.0}))
+        .await;
     assert!(file["file_path"].as_str().unwrap().ends_with(".txt"));
     // A document id is not a photo.
     let (code, _) = env
-        .err("sendPhoto", json!({"chat_id": env.user, "photo": document.file.id.0}))
+        .err(
+            "sendPhoto",
+            json!({"chat_id": env.user, "photo": document.file.id.0}),
+        )
         .await;
     assert_eq!(code, 400);
 }
@@ -100,9 +111,10 @@ async fn attach_references_and_documents() {
 #[tokio::test]
 async fn bad_photos_and_missing_files_are_rejected() {
     let env = common::start().await;
-    let form = Form::new()
-        .text("chat_id", env.user.to_string())
-        .part("photo", Part::bytes(b"definitely not an image".to_vec()).file_name("x.png"));
+    let form = Form::new().text("chat_id", env.user.to_string()).part(
+        "photo",
+        Part::bytes(b"definitely not an image".to_vec()).file_name("x.png"),
+    );
     let (status, body) = multipart(&env, "sendPhoto", form).await;
     assert_eq!(status, 400);
     assert_eq!(body["description"], "Bad Request: IMAGE_PROCESS_FAILED");
@@ -111,9 +123,12 @@ async fn bad_photos_and_missing_files_are_rejected() {
         "Bad Request: there is no photo in the request"
     );
     assert_eq!(
-        env.err("sendPhoto", json!({"chat_id": env.user, "photo": "AgACnope"}))
-            .await
-            .1,
+        env.err(
+            "sendPhoto",
+            json!({"chat_id": env.user, "photo": "AgACnope"})
+        )
+        .await
+        .1,
         "Bad Request: wrong file identifier/HTTP URL specified"
     );
     assert_eq!(
@@ -133,7 +148,10 @@ async fn bad_photos_and_missing_files_are_rejected() {
         .text("caption", long_caption)
         .part("photo", Part::bytes(TINY_PNG.to_vec()).file_name("r.png"));
     let (_, body) = multipart(&env, "sendPhoto", form).await;
-    assert_eq!(body["description"], "Bad Request: message caption is too long");
+    assert_eq!(
+        body["description"],
+        "Bad Request: message caption is too long"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +163,9 @@ async fn photos_by_loopback_url_and_user_photos() {
         .send_photo(&env.bot.token, env.user, TINY_PNG, Some("my receipt"))
         .await
         .unwrap();
-    let updates = env.ok("getUpdates", json!({"offset": sent.update_id})).await;
+    let updates = env
+        .ok("getUpdates", json!({"offset": sent.update_id}))
+        .await;
     let update = common::update(&updates[0]);
     let teloxide::types::UpdateKind::Message(message) = update.kind else {
         panic!("expected a photo message");

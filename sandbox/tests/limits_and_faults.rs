@@ -30,8 +30,11 @@ async fn private_chat_limit_answers_429_with_retry_after() {
     assert_eq!(body["parameters"]["retry_after"], 1);
     // Non-sending methods do not count.
     env.ok("getMe", json!({})).await;
-    env.ok("sendChatAction", json!({"chat_id": env.user, "action": "typing"}))
-        .await;
+    env.ok(
+        "sendChatAction",
+        json!({"chat_id": env.user, "action": "typing"}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     env.ok("sendMessage", send).await;
 }
@@ -51,21 +54,35 @@ async fn overall_limit_spans_all_chats_of_a_bot() {
             .create_user(&format!("u{n}"), None, None)
             .await
             .unwrap();
-        env.control.send(&env.bot.token, user, "/start").await.unwrap();
+        env.control
+            .send(&env.bot.token, user, "/start")
+            .await
+            .unwrap();
         users.push(user);
     }
     for user in &users[..5] {
-        env.ok("sendMessage", json!({"chat_id": user, "text": "x"})).await;
+        env.ok("sendMessage", json!({"chat_id": user, "text": "x"}))
+            .await;
     }
     let (code, description) = env
         .err("sendMessage", json!({"chat_id": users[5], "text": "x"}))
         .await;
-    assert_eq!((code, description.as_str()), (429, "Too Many Requests: retry after 1"));
+    assert_eq!(
+        (code, description.as_str()),
+        (429, "Too Many Requests: retry after 1")
+    );
     // Another bot has its own budget.
     let other = env.control.create_bot("other_bot", "Other").await.unwrap();
-    env.control.send(&other.token, users[5], "/start").await.unwrap();
+    env.control
+        .send(&other.token, users[5], "/start")
+        .await
+        .unwrap();
     let (status, _) = env
-        .call_as(&other.token, "sendMessage", json!({"chat_id": users[5], "text": "x"}))
+        .call_as(
+            &other.token,
+            "sendMessage",
+            json!({"chat_id": users[5], "text": "x"}),
+        )
         .await;
     assert_eq!(status, 200);
 }
@@ -79,7 +96,10 @@ async fn injected_errors_apply_the_given_number_of_times() {
         .unwrap();
     let send = json!({"chat_id": env.user, "text": "hi"});
     for _ in 0..2 {
-        assert_eq!(env.err("SendMessage", send.clone()).await, (502, "Bad Gateway".to_string()));
+        assert_eq!(
+            env.err("SendMessage", send.clone()).await,
+            (502, "Bad Gateway".to_string())
+        );
     }
     env.ok("sendMessage", send.clone()).await;
 
@@ -95,7 +115,12 @@ async fn injected_errors_apply_the_given_number_of_times() {
 
     // Faults for one method leave the others alone; "*" matches every method.
     env.control
-        .fault(Fault::error(&env.bot.token, "*", 500, "Internal Server Error"))
+        .fault(Fault::error(
+            &env.bot.token,
+            "*",
+            500,
+            "Internal Server Error",
+        ))
         .await
         .unwrap();
     assert_eq!(env.err("getMe", json!({})).await.0, 500);

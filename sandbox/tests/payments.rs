@@ -115,8 +115,7 @@ async fn a_declined_checkout_makes_no_payment() {
     let control = env.control.clone();
     let token = env.bot.token.clone();
     let user = env.user;
-    let payer =
-        tokio::spawn(async move { control.pay_link(&token, user, &link).await.unwrap() });
+    let payer = tokio::spawn(async move { control.pay_link(&token, user, &link).await.unwrap() });
     answer_checkout(&env, offset, false).await;
     let result = payer.await.unwrap();
     assert_eq!(result.status, "declined");
@@ -134,7 +133,11 @@ async fn an_unanswered_checkout_times_out() {
     let sent = env.ok("sendInvoice", invoice(env.user)).await;
     let result = env
         .control
-        .pay(&env.bot.token, env.user, sent["message_id"].as_i64().unwrap())
+        .pay(
+            &env.bot.token,
+            env.user,
+            sent["message_id"].as_i64().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(result.status, "timeout");
@@ -187,7 +190,11 @@ async fn stars_invoices_are_checked() {
         .await;
     let result = env
         .control
-        .pay(&env.bot.token, env.user, text["message_id"].as_i64().unwrap())
+        .pay(
+            &env.bot.token,
+            env.user,
+            text["message_id"].as_i64().unwrap(),
+        )
         .await;
     assert!(result.is_err());
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use sandbox::client::{Fault, Sender};
 use sandbox::files::TINY_PNG;
 use teloxide::prelude::*;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode, UpdateKind};
+use teloxide::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode, UpdateKind,
+};
 use teloxide::{ApiError, RequestError};
 
 fn bot(env: &common::TestEnv) -> Bot {
@@ -47,26 +49,47 @@ async fn teloxide_get_me_send_message_and_get_updates() {
     let message_id = i64::from(sent.id.0);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        control.press(&token, user, message_id, "buy:1").await.unwrap();
+        control
+            .press(&token, user, message_id, "buy:1")
+            .await
+            .unwrap();
     });
     let polled = bot.get_updates().offset(next).timeout(5).await.unwrap();
     let UpdateKind::CallbackQuery(query) = &polled[0].kind else {
         panic!("expected a callback query");
     };
     assert_eq!(query.data.as_deref(), Some("buy:1"));
-    bot.answer_callback_query(query.id.clone()).text("OK").await.unwrap();
-    let chat = env.control.chat_full(&env.bot.token, env.user).await.unwrap();
+    bot.answer_callback_query(query.id.clone())
+        .text("OK")
+        .await
+        .unwrap();
+    let chat = env
+        .control
+        .chat_full(&env.bot.token, env.user)
+        .await
+        .unwrap();
     assert!(chat.callback_answers[0].answered);
 
-    bot.edit_message_text(start.chat.id, sent.id, "Paid").await.unwrap();
+    bot.edit_message_text(start.chat.id, sent.id, "Paid")
+        .await
+        .unwrap();
     let shown = env
         .control
-        .wait_for_bot_message(&env.bot.token, env.user, 0, |m| m.edited, Duration::from_secs(2))
+        .wait_for_bot_message(
+            &env.bot.token,
+            env.user,
+            0,
+            |m| m.edited,
+            Duration::from_secs(2),
+        )
         .await
         .unwrap();
     assert_eq!(shown.text.as_deref(), Some("Paid"));
     assert_eq!(shown.from, Sender::Bot);
-    assert!(shown.reply_markup.is_none(), "editing without markup removes the keyboard");
+    assert!(
+        shown.reply_markup.is_none(),
+        "editing without markup removes the keyboard"
+    );
 }
 
 #[tokio::test]
@@ -75,7 +98,10 @@ async fn teloxide_uploads_photos_as_multipart() {
     let bot = bot(&env);
     let chat = ChatId(env.user);
     let sent = bot
-        .send_photo(chat, InputFile::memory(TINY_PNG.to_vec()).file_name("receipt.png"))
+        .send_photo(
+            chat,
+            InputFile::memory(TINY_PNG.to_vec()).file_name("receipt.png"),
+        )
         .caption("receipt")
         .await
         .unwrap();
@@ -89,7 +115,10 @@ async fn teloxide_uploads_photos_as_multipart() {
     assert_eq!(downloaded, TINY_PNG);
 
     let document = bot
-        .send_document(chat, InputFile::memory(b"vless://x".to_vec()).file_name("config.txt"))
+        .send_document(
+            chat,
+            InputFile::memory(b"vless://x".to_vec()).file_name("config.txt"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -97,10 +126,16 @@ async fn teloxide_uploads_photos_as_multipart() {
         Some("config.txt")
     );
     let broken = bot
-        .send_photo(chat, InputFile::memory(b"not an image".to_vec()).file_name("x.png"))
+        .send_photo(
+            chat,
+            InputFile::memory(b"not an image".to_vec()).file_name("x.png"),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(broken, RequestError::Api(ApiError::ImageProcessFailed)), "{broken:?}");
+    assert!(
+        matches!(broken, RequestError::Api(ApiError::ImageProcessFailed)),
+        "{broken:?}"
+    );
 }
 
 #[tokio::test]
@@ -108,18 +143,27 @@ async fn teloxide_sees_telegram_errors() {
     let env = common::start().await;
     let bot = bot(&env);
     let missing = bot.send_message(ChatId(424242), "x").await.unwrap_err();
-    assert!(matches!(missing, RequestError::Api(ApiError::ChatNotFound)), "{missing:?}");
+    assert!(
+        matches!(missing, RequestError::Api(ApiError::ChatNotFound)),
+        "{missing:?}"
+    );
 
     let sent = bot.send_message(ChatId(env.user), "same").await.unwrap();
     let same = bot
         .edit_message_text(ChatId(env.user), sent.id, "same")
         .await
         .unwrap_err();
-    assert!(matches!(same, RequestError::Api(ApiError::MessageNotModified)), "{same:?}");
+    assert!(
+        matches!(same, RequestError::Api(ApiError::MessageNotModified)),
+        "{same:?}"
+    );
 
     env.control.block(env.user, &env.bot.token).await.unwrap();
     let blocked = bot.send_message(ChatId(env.user), "x").await.unwrap_err();
-    assert!(matches!(blocked, RequestError::Api(ApiError::BotBlocked)), "{blocked:?}");
+    assert!(
+        matches!(blocked, RequestError::Api(ApiError::BotBlocked)),
+        "{blocked:?}"
+    );
     env.control.unblock(env.user, &env.bot.token).await.unwrap();
 
     env.control
@@ -137,5 +181,8 @@ async fn teloxide_sees_telegram_errors() {
         .get_me()
         .await
         .unwrap_err();
-    assert!(matches!(wrong, RequestError::Api(ApiError::InvalidToken)), "{wrong:?}");
+    assert!(
+        matches!(wrong, RequestError::Api(ApiError::InvalidToken)),
+        "{wrong:?}"
+    );
 }

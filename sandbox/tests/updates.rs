@@ -38,13 +38,19 @@ async fn offsets_confirm_updates_and_limit_caps_the_batch() {
     // Unconfirmed updates come back again.
     assert_eq!(ids(&env.ok("getUpdates", json!({})).await), all_ids);
     // limit
-    assert_eq!(ids(&env.ok("getUpdates", json!({"limit": 2})).await), &all_ids[..2]);
+    assert_eq!(
+        ids(&env.ok("getUpdates", json!({"limit": 2})).await),
+        &all_ids[..2]
+    );
     // offset confirms everything below it.
     let from_third = env.ok("getUpdates", json!({"offset": all_ids[2]})).await;
     assert_eq!(ids(&from_third), &all_ids[2..]);
     assert_eq!(ids(&env.ok("getUpdates", json!({})).await), &all_ids[2..]);
     // negative offset: the last N, forgetting the rest.
-    assert_eq!(ids(&env.ok("getUpdates", json!({"offset": -1})).await), &all_ids[4..]);
+    assert_eq!(
+        ids(&env.ok("getUpdates", json!({"offset": -1})).await),
+        &all_ids[4..]
+    );
     assert_eq!(ids(&env.ok("getUpdates", json!({})).await), &all_ids[4..]);
     // Confirming past the end empties the queue.
     let after_last = all_ids[4] + 1;
@@ -153,7 +159,10 @@ async fn allowed_updates_filters_and_is_remembered() {
         .await
         .unwrap();
     assert_eq!(form["result"], json!([]));
-    env.control.send(&env.bot.token, env.user, "ignored").await.unwrap();
+    env.control
+        .send(&env.bot.token, env.user, "ignored")
+        .await
+        .unwrap();
     let menu = env
         .ok(
             "sendMessage",
@@ -162,17 +171,32 @@ async fn allowed_updates_filters_and_is_remembered() {
         .await;
     let pressed = env
         .control
-        .press(&env.bot.token, env.user, menu["message_id"].as_i64().unwrap(), "x")
+        .press(
+            &env.bot.token,
+            env.user,
+            menu["message_id"].as_i64().unwrap(),
+            "x",
+        )
         .await
         .unwrap();
     // No allowed_updates this time: the earlier list still applies.
     let result = env.ok("getUpdates", json!({})).await;
     assert_eq!(ids(&result), [pressed.update_id]);
     // An empty list means "all the default kinds" again.
-    env.ok("getUpdates", json!({"offset": pressed.update_id + 1, "allowed_updates": []}))
-        .await;
-    let message = env.control.send(&env.bot.token, env.user, "seen").await.unwrap();
-    assert_eq!(ids(&env.ok("getUpdates", json!({})).await), [message.update_id]);
+    env.ok(
+        "getUpdates",
+        json!({"offset": pressed.update_id + 1, "allowed_updates": []}),
+    )
+    .await;
+    let message = env
+        .control
+        .send(&env.bot.token, env.user, "seen")
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&env.ok("getUpdates", json!({})).await),
+        [message.update_id]
+    );
 }
 
 #[tokio::test]

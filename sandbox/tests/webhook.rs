@@ -11,10 +11,13 @@ use axum::Json;
 use serde_json::{json, Value};
 use teloxide::types::WebhookInfo;
 
+/// The secret header (if any) and the update of one accepted delivery.
+type Delivery = (Option<String>, Value);
+
 #[derive(Clone, Default)]
 struct Receiver {
     /// (secret header, update) per accepted delivery.
-    accepted: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+    accepted: Arc<Mutex<Vec<Delivery>>>,
     attempts: Arc<Mutex<u32>>,
     /// This many first attempts answer 500.
     fail_first: u32,
@@ -54,7 +57,7 @@ impl Receiver {
         (receiver, url)
     }
 
-    async fn wait_for(&self, count: usize) -> Vec<(Option<String>, Value)> {
+    async fn wait_for(&self, count: usize) -> Vec<Delivery> {
         for _ in 0..200 {
             let accepted = self.accepted.lock().unwrap().clone();
             if accepted.len() >= count {
@@ -75,8 +78,16 @@ async fn deliveries_carry_the_secret_and_updates_in_order() {
         json!({"url": url, "secret_token": "s3cr3t_-x", "drop_pending_updates": true}),
     )
     .await;
-    let first = env.control.send(&env.bot.token, env.user, "one").await.unwrap();
-    let second = env.control.send(&env.bot.token, env.user, "two").await.unwrap();
+    let first = env
+        .control
+        .send(&env.bot.token, env.user, "one")
+        .await
+        .unwrap();
+    let second = env
+        .control
+        .send(&env.bot.token, env.user, "two")
+        .await
+        .unwrap();
     let accepted = receiver.wait_for(2).await;
     assert_eq!(accepted.len(), 2, "the dropped /start is not delivered");
     assert_eq!(accepted[0].0.as_deref(), Some("s3cr3t_-x"));
@@ -116,8 +127,12 @@ async fn pending_updates_wait_while_the_receiver_is_down() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", closed.local_addr().unwrap());
     drop(closed);
-    env.ok("setWebhook", json!({"url": url, "max_connections": 5})).await;
-    env.control.send(&env.bot.token, env.user, "queued").await.unwrap();
+    env.ok("setWebhook", json!({"url": url, "max_connections": 5}))
+        .await;
+    env.control
+        .send(&env.bot.token, env.user, "queued")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let info = env.ok("getWebhookInfo", json!({})).await;
     assert_eq!(info["pending_update_count"], 2);
@@ -139,7 +154,10 @@ async fn get_updates_conflicts_with_a_webhook_until_it_is_deleted() {
     );
     env.ok("deleteWebhook", json!({})).await;
     let updates = env.ok("getUpdates", json!({})).await;
-    assert_eq!(updates[0]["message"]["text"], "/start", "undelivered updates stay queued");
+    assert_eq!(
+        updates[0]["message"]["text"], "/start",
+        "undelivered updates stay queued"
+    );
     let info: WebhookInfo =
         serde_json::from_value(env.ok("getWebhookInfo", json!({})).await).unwrap();
     assert!(info.url.is_none());
@@ -155,10 +173,15 @@ async fn only_loopback_webhooks_are_accepted() {
     ] {
         let (code, description) = env.err("setWebhook", json!({"url": url})).await;
         assert_eq!(code, 400);
-        assert!(description.starts_with("Bad Request: bad webhook: "), "{description}");
+        assert!(
+            description.starts_with("Bad Request: bad webhook: "),
+            "{description}"
+        );
     }
     assert_eq!(
-        env.err("setWebhook", json!({"url": "ftp://127.0.0.1/x"})).await.1,
+        env.err("setWebhook", json!({"url": "ftp://127.0.0.1/x"}))
+            .await
+            .1,
         "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
     );
     assert_eq!(

@@ -1,6 +1,9 @@
 //! The database: one pool chosen by URL, SQLite (the default) or PostgreSQL, and the
 //! migrations that run at start-up. Queries are written once in portable SQL with `$1`
 //! placeholders, which both engines understand through sqlx's `Any` driver.
+//!
+//! Portability rules: integers are BIGINT; PostgreSQL's SUM of BIGINT is NUMERIC, which the
+//! `Any` driver cannot read, so write `CAST(COALESCE(SUM(x), 0) AS BIGINT)`.
 
 use std::path::Path;
 use std::str::FromStr;

@@ -89,6 +89,28 @@ pub async fn on_sale(db: &Db) -> Result<Vec<Package>> {
     Ok(packages)
 }
 
+/// A package by its code whether on sale or not (for renewing what a customer already has).
+pub async fn by_code(db: &Db, code: &str) -> Result<Option<Package>> {
+    let sql = format!("SELECT {COLUMNS} FROM packages WHERE code = $1");
+    let row = sqlx::query(&sql)
+        .bind(code)
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut package = from_row(&row)?;
+    let price_rows = sqlx::query(
+        "SELECT period_months, currency, amount_minor FROM package_prices WHERE package_id = $1
+         ORDER BY period_months, currency",
+    )
+    .bind(&package.id)
+    .fetch_all(db.pool())
+    .await?;
+    for row in &price_rows {
+        package.prices.push(price_from_row(row)?);
+    }
+    Ok(Some(package))
+}
+
 /// One package on sale, by its code (e.g. `starter`).
 pub async fn on_sale_by_code(db: &Db, code: &str) -> Result<Option<Package>> {
     Ok(on_sale(db).await?.into_iter().find(|p| p.code == code))

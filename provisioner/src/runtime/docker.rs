@@ -573,8 +573,15 @@ impl Runtime for DockerRuntime {
             .and_then(|s| s.get("total_inactive_file").or_else(|| s.get("inactive_file")))
             .copied()
             .unwrap_or(0);
+        let rss = memory
+            .stats
+            .as_ref()
+            .and_then(|s| s.get("total_rss").or_else(|| s.get("rss")).or_else(|| s.get("anon")))
+            .copied()
+            .unwrap_or(0);
         Ok(Stats {
             memory_bytes: usage.saturating_sub(inactive),
+            rss_bytes: rss,
             memory_limit_bytes: memory.limit.unwrap_or(0),
             cpu_total_ns: sample
                 .cpu_stats

@@ -100,6 +100,8 @@ pub struct ContainerInfo {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
     pub memory_bytes: u64,
+    /// Resident anonymous memory (cgroup `rss`, or the process's VmRSS).
+    pub rss_bytes: u64,
     pub memory_limit_bytes: u64,
     /// CPU time used since the instance started, in nanoseconds.
     pub cpu_total_ns: u64,

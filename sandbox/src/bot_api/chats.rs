@@ -104,3 +104,45 @@ pub fn get_chat_member(state: &AppState, token: &str, p: &Params) -> ApiResult {
         .unwrap_or("left");
     Ok(chat_member_json(user, status))
 }
+
+/// Fields every `ChatFullInfo` carries.
+fn full_info(mut chat: Value) -> Value {
+    chat["accent_color_id"] = json!(0);
+    chat["max_reaction_count"] = json!(11);
+    chat["accepted_gift_types"] = json!({
+        "unlimited_gifts": true,
+        "limited_gifts": true,
+        "unique_gifts": true,
+        "premium_subscription": true,
+        "gifts_from_channels": true,
+    });
+    chat
+}
+
+/// getChat: the user's private chat, or a channel the bot is in (or a public one).
+pub fn get_chat(state: &AppState, token: &str, p: &Params) -> ApiResult {
+    let chat = p.chat_id()?;
+    let world = state.world();
+    let bot = world.bot(token).ok_or_else(ApiError::unauthorized)?;
+    let channel = match &chat {
+        ChatRef::Id(id) if *id > 0 => {
+            let user = world
+                .users
+                .get(id)
+                .filter(|_| bot.chats.contains_key(id))
+                .ok_or_else(ApiError::chat_not_found)?;
+            return Ok(full_info(user.private_chat_json()));
+        }
+        ChatRef::Id(id) => world.channels.get(id),
+        ChatRef::Username(username) => world.channel_by_username(username),
+    };
+    let channel = channel.ok_or_else(ApiError::chat_not_found)?;
+    let in_channel = channel
+        .members
+        .get(&bot.id)
+        .is_some_and(|s| !matches!(s.as_str(), "left" | "kicked"));
+    if !in_channel && channel.username.is_none() {
+        return Err(ApiError::chat_not_found());
+    }
+    Ok(full_info(channel.chat_json()))
+}

@@ -6,7 +6,9 @@ use serde_json::{json, Map, Value};
 use super::{ApiError, ApiResult, ChatRef, Params};
 use crate::entities::{self, ParseError, Parsed};
 use crate::keyboards::{self, Markup};
-use crate::state::{now_unix, AppState, Invoice, StoredMessage, World};
+use crate::state::{
+    find_message, find_message_mut, now_unix, AppState, Invoice, StoredMessage, World,
+};
 use crate::RateLimits;
 
 pub const TEXT_LIMIT: usize = 4096;
@@ -320,9 +322,7 @@ fn editable<'a>(
     message_id: i64,
 ) -> Result<&'a mut StoredMessage, ApiError> {
     let bot = bot_index(world, token)?;
-    let message = chat_messages_mut(world, bot, chat)?
-        .iter_mut()
-        .find(|m| m.message_id == message_id && !m.deleted)
+    let message = find_message_mut(chat_messages_mut(world, bot, chat)?, message_id)
         .ok_or_else(|| ApiError::bad_request("message to edit not found"))?;
     if !message.from_bot {
         return Err(ApiError::bad_request("message can't be edited"));
@@ -435,9 +435,7 @@ pub fn delete_message(state: &AppState, token: &str, p: &Params) -> ApiResult {
     let message_id = p.required_i64("message_id", "message identifier is not specified")?;
     let mut world = state.world();
     let bot = bot_index(&world, token)?;
-    let message = chat_messages_mut(&mut world, bot, &chat)?
-        .iter_mut()
-        .find(|m| m.message_id == message_id && !m.deleted)
+    let message = find_message_mut(chat_messages_mut(&mut world, bot, &chat)?, message_id)
         .ok_or_else(|| ApiError::bad_request("message to delete not found"))?;
     message.deleted = true;
     Ok(json!(true))
@@ -469,9 +467,7 @@ pub fn copy_message(state: &AppState, token: &str, p: &Params, forward: bool) ->
     let markup = if forward { None } else { reply_markup(p)? };
     let mut world = state.world();
     let bot = bot_index(&world, token)?;
-    let source = chat_messages(&world, bot, &from_chat)?
-        .iter()
-        .find(|m| m.message_id == message_id && !m.deleted)
+    let source = find_message(chat_messages(&world, bot, &from_chat)?, message_id)
         .cloned()
         .ok_or_else(|| ApiError::bad_request(format!("message to {what} not found")))?;
     let mut content = Map::new();

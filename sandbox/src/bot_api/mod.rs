@@ -40,12 +40,12 @@ impl ApiError {
         }
     }
 
-    /// 400 "Bad Request: <detail>".
+    /// 400 `"Bad Request: <detail>"`.
     pub fn bad_request(detail: impl AsRef<str>) -> ApiError {
         ApiError::new(400, format!("Bad Request: {}", detail.as_ref()))
     }
 
-    /// 403 "Forbidden: <detail>".
+    /// 403 `"Forbidden: <detail>"`.
     pub fn forbidden(detail: impl AsRef<str>) -> ApiError {
         ApiError::new(403, format!("Forbidden: {}", detail.as_ref()))
     }
@@ -155,6 +155,38 @@ async fn injected_fault(state: &AppState, token: &str, method: &str) -> Option<A
     })
 }
 
+/// The Bot API methods the sandbox simulates (names as in the Bot API documentation).
+pub const IMPLEMENTED_METHODS: &[&str] = &[
+    "getMe",
+    "getUpdates",
+    "setWebhook",
+    "deleteWebhook",
+    "getWebhookInfo",
+    "sendMessage",
+    "editMessageText",
+    "editMessageReplyMarkup",
+    "editMessageCaption",
+    "deleteMessage",
+    "copyMessage",
+    "forwardMessage",
+    "sendChatAction",
+    "answerCallbackQuery",
+    "setMyCommands",
+    "getMyCommands",
+    "deleteMyCommands",
+    "sendPhoto",
+    "sendDocument",
+    "getFile",
+    "getChatMember",
+    "getChat",
+    "sendInvoice",
+    "createInvoiceLink",
+    "answerPreCheckoutQuery",
+    "refundStarPayment",
+    "logOut",
+    "close",
+];
+
 async fn call(state: &AppState, token: &str, method: &str, p: &Params) -> ApiResult {
     match method {
         "getme" => updates::get_me(state, token),
@@ -178,6 +210,7 @@ async fn call(state: &AppState, token: &str, method: &str, p: &Params) -> ApiRes
         "senddocument" => media::send_document(state, token, p).await,
         "getfile" => media::get_file(state, p),
         "getchatmember" => chats::get_chat_member(state, token, p),
+        "getchat" => chats::get_chat(state, token, p),
         "sendinvoice" => payments::send_invoice(state, token, p),
         "createinvoicelink" => payments::create_invoice_link(state, token, p),
         "answerprecheckoutquery" => payments::answer_pre_checkout_query(state, token, p),
@@ -241,4 +274,40 @@ fn percent_decode(s: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Shared;
+    use crate::SandboxOptions;
+
+    #[test]
+    fn implemented_methods_are_real_bot_api_methods() {
+        for method in IMPLEMENTED_METHODS {
+            assert!(
+                known_methods::KNOWN_METHODS.contains(method),
+                "{method} is not in the Bot API spec"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_implemented_method_is_dispatched() {
+        let state = Shared::new(SandboxOptions::fast_for_tests());
+        let token = state.world().create_bot("dispatch_bot", "D").token.clone();
+        for method in IMPLEMENTED_METHODS {
+            let lowercase = method.to_ascii_lowercase();
+            if let Err(error) = call(&state, &token, &lowercase, &Params::default()).await {
+                assert_ne!(error.code, 404, "{method}");
+                assert!(
+                    !error.description.contains("not simulated"),
+                    "{method}: {}",
+                    error.description
+                );
+            }
+        }
+        let unknown = call(&state, &token, "nosuchmethod", &Params::default()).await;
+        assert_eq!(unknown, Err(ApiError::not_found()));
+    }
 }

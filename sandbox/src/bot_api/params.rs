@@ -138,7 +138,7 @@ impl Params {
         }
     }
 
-    /// A required string: missing or empty gives 400 "<name> is empty".
+    /// A required string: missing or empty gives 400 "`<name>` is empty".
     pub fn required_str(&self, name: &str) -> Result<String, ApiError> {
         self.str(name)
             .filter(|s| !s.is_empty())

@@ -38,12 +38,9 @@ fn conflict_terminated() -> ApiError {
 /// Drops the updates the offset confirms: below a positive offset, or all but the
 /// last |offset| for a negative one.
 fn confirm(bot: &mut Bot, offset: i64) {
+    bot.drop_expired();
     if offset > 0 {
-        while bot
-            .queue
-            .front()
-            .is_some_and(|u| u["update_id"].as_i64().unwrap_or(0) < offset)
-        {
+        while bot.queue.front().is_some_and(|q| q.update_id() < offset) {
             bot.queue.pop_front();
         }
     } else if offset < 0 {
@@ -55,7 +52,11 @@ fn confirm(bot: &mut Bot, offset: i64) {
 }
 
 fn batch(bot: &Bot, limit: usize) -> Vec<Value> {
-    bot.queue.iter().take(limit).cloned().collect()
+    bot.queue
+        .iter()
+        .take(limit)
+        .map(|q| q.update.clone())
+        .collect()
 }
 
 fn allowed_updates(p: &Params) -> Result<Option<Vec<String>>, ApiError> {
