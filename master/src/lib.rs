@@ -7,6 +7,8 @@ pub mod customers;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod jobs;
+pub mod outbox;
 pub mod texts;
 
 pub use error::{Error, Result};

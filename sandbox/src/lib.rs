@@ -14,6 +14,7 @@ pub mod gateways;
 pub mod keyboards;
 pub mod limits;
 pub mod page;
+pub mod panels;
 pub mod state;
 pub mod webhook;
 

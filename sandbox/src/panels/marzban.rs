@@ -1,0 +1,759 @@
+//! A fake Marzban 0.8.x: bearer tokens from `POST /api/admin/token`, users with `expire` in
+//! unix seconds and `data_limit` in bytes, the status recomputed on every read and change,
+//! 401/404/409/422 as Marzban answers them, and `/sub/{token}` subscriptions.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::common::{
+    apply_faults, control_routes, naive_utc, new_uuid, now_secs, random_token, userinfo_header,
+    ControlTarget, FakeAccount, FakePanelError, Faults, SeedRequest, Served,
+};
+
+/// One inbound of the fake's Xray config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarzbanInbound {
+    pub tag: String,
+    /// vmess, vless, trojan or shadowsocks.
+    pub protocol: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeMarzbanOptions {
+    pub admin_user: String,
+    pub admin_password: String,
+    pub inbounds: Vec<MarzbanInbound>,
+}
+
+impl Default for FakeMarzbanOptions {
+    fn default() -> Self {
+        FakeMarzbanOptions {
+            admin_user: "admin".into(),
+            admin_password: "admin-password".into(),
+            inbounds: vec![
+                MarzbanInbound {
+                    tag: "VLESS TCP REALITY".into(),
+                    protocol: "vless".into(),
+                    port: 8443,
+                },
+                MarzbanInbound {
+                    tag: "VMess Websocket".into(),
+                    protocol: "vmess".into(),
+                    port: 8080,
+                },
+            ],
+        }
+    }
+}
+
+const PROTOCOLS: [&str; 4] = ["vmess", "vless", "trojan", "shadowsocks"];
+
+/// The status a user was given; limited and expired are computed from usage and time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BaseStatus {
+    Active,
+    Disabled,
+    OnHold,
+}
+
+#[derive(Debug, Clone)]
+struct User {
+    username: String,
+    base: BaseStatus,
+    used: u64,
+    lifetime_used: u64,
+    /// 0 = unlimited.
+    data_limit: u64,
+    /// Unix seconds; 0 = never.
+    expire: i64,
+    on_hold_expire_duration: i64,
+    /// Protocol -> credential (UUID or password).
+    proxies: BTreeMap<String, String>,
+    /// Protocol -> inbound tags.
+    inbounds: BTreeMap<String, Vec<String>>,
+    note: String,
+    sub_token: String,
+    online_at: Option<i64>,
+    created_at: i64,
+}
+
+impl User {
+    fn status(&self, now: i64) -> &'static str {
+        match self.base {
+            BaseStatus::Disabled => "disabled",
+            BaseStatus::OnHold => "on_hold",
+            BaseStatus::Active if self.data_limit > 0 && self.used >= self.data_limit => "limited",
+            BaseStatus::Active if self.expire > 0 && self.expire <= now => "expired",
+            BaseStatus::Active => "active",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    /// In creation order, as Marzban lists them.
+    users: BTreeMap<u64, User>,
+    ids: HashMap<String, u64>,
+    subs: HashMap<String, String>,
+    next_id: u64,
+    tokens: HashSet<String>,
+}
+
+impl Store {
+    fn user(&self, username: &str) -> Option<&User> {
+        self.ids.get(username).and_then(|id| self.users.get(id))
+    }
+
+    fn user_mut(&mut self, username: &str) -> Option<&mut User> {
+        let id = *self.ids.get(username)?;
+        self.users.get_mut(&id)
+    }
+
+    fn insert(&mut self, user: User) {
+        self.next_id += 1;
+        self.ids.insert(user.username.clone(), self.next_id);
+        self.subs
+            .insert(user.sub_token.clone(), user.username.clone());
+        self.users.insert(self.next_id, user);
+    }
+}
+
+pub struct MarzbanState {
+    options: FakeMarzbanOptions,
+    faults: Faults,
+    store: Mutex<Store>,
+}
+
+impl MarzbanState {
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn links(&self, user: &User) -> Vec<String> {
+        let mut links = Vec::new();
+        for (protocol, tags) in &user.inbounds {
+            let Some(credential) = user.proxies.get(protocol) else {
+                continue;
+            };
+            for tag in tags {
+                let Some(inbound) = self.options.inbounds.iter().find(|i| &i.tag == tag) else {
+                    continue;
+                };
+                links.push(share_link(protocol, credential, inbound, &user.username));
+            }
+        }
+        links
+    }
+
+    fn user_json(&self, user: &User, now: i64) -> Value {
+        let proxies: Map<String, Value> = user
+            .proxies
+            .iter()
+            .map(|(protocol, credential)| {
+                let settings = match protocol.as_str() {
+                    "trojan" | "shadowsocks" => json!({ "password": credential }),
+                    _ => json!({ "id": credential }),
+                };
+                (protocol.clone(), settings)
+            })
+            .collect();
+        json!({
+            "username": user.username,
+            "status": user.status(now),
+            "used_traffic": user.used,
+            "lifetime_used_traffic": user.lifetime_used,
+            "data_limit": if user.data_limit > 0 { json!(user.data_limit) } else { Value::Null },
+            "data_limit_reset_strategy": "no_reset",
+            "expire": if user.expire > 0 { json!(user.expire) } else { Value::Null },
+            "proxies": proxies,
+            "inbounds": user.inbounds,
+            "excluded_inbounds": {},
+            "note": user.note,
+            "sub_updated_at": Value::Null,
+            "sub_last_user_agent": Value::Null,
+            "online_at": user.online_at.map(naive_utc),
+            "on_hold_expire_duration": if user.base == BaseStatus::OnHold { json!(user.on_hold_expire_duration) } else { Value::Null },
+            "on_hold_timeout": Value::Null,
+            "auto_delete_in_days": Value::Null,
+            "next_plan": Value::Null,
+            "created_at": naive_utc(user.created_at),
+            "links": self.links(user),
+            // Marzban without XRAY_SUBSCRIPTION_URL_PREFIX answers a path.
+            "subscription_url": format!("/sub/{}/", user.sub_token),
+            "admin": { "username": self.options.admin_user, "is_sudo": true, "telegram_id": Value::Null, "discord_webhook": Value::Null, "users_usage": 0 },
+        })
+    }
+
+    fn new_user(&self, username: String, proxies: BTreeMap<String, String>, inbounds: BTreeMap<String, Vec<String>>) -> User {
+        User {
+            username,
+            base: BaseStatus::Active,
+            used: 0,
+            lifetime_used: 0,
+            data_limit: 0,
+            expire: 0,
+            on_hold_expire_duration: 0,
+            proxies,
+            inbounds,
+            note: String::new(),
+            sub_token: random_token(24),
+            online_at: None,
+            created_at: now_secs(),
+        }
+    }
+
+    /// Tags of every inbound of `protocol`.
+    fn tags_of(&self, protocol: &str) -> Vec<String> {
+        self.options
+            .inbounds
+            .iter()
+            .filter(|inbound| inbound.protocol == protocol)
+            .map(|inbound| inbound.tag.clone())
+            .collect()
+    }
+}
+
+fn share_link(protocol: &str, credential: &str, inbound: &MarzbanInbound, username: &str) -> String {
+    let name = format!("{} ({username})", inbound.tag).replace(' ', "%20");
+    match protocol {
+        "vmess" => {
+            let config = json!({ "v": "2", "ps": format!("{} ({username})", inbound.tag), "add": "127.0.0.1", "port": inbound.port, "id": credential, "net": "ws", "tls": "none" });
+            format!(
+                "vmess://{}",
+                base64::engine::general_purpose::STANDARD.encode(config.to_string())
+            )
+        }
+        "trojan" => format!("trojan://{credential}@127.0.0.1:{}?security=none#{name}", inbound.port),
+        "shadowsocks" => format!("ss://{credential}@127.0.0.1:{}#{name}", inbound.port),
+        _ => format!(
+            "vless://{credential}@127.0.0.1:{}?security=none&type=tcp#{name}",
+            inbound.port
+        ),
+    }
+}
+
+impl ControlTarget for MarzbanState {
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    fn add_traffic(&self, username: &str, bytes: u64) -> bool {
+        let mut store = self.lock();
+        let Some(user) = store.user_mut(username) else {
+            return false;
+        };
+        user.used = user.used.saturating_add(bytes);
+        user.lifetime_used = user.lifetime_used.saturating_add(bytes);
+        user.online_at = Some(now_secs());
+        // First use starts an on-hold user's time.
+        if user.base == BaseStatus::OnHold {
+            user.base = BaseStatus::Active;
+            user.expire = now_secs() + user.on_hold_expire_duration;
+        }
+        true
+    }
+
+    fn accounts(&self) -> Vec<FakeAccount> {
+        let store = self.lock();
+        let now = now_secs();
+        store
+            .users
+            .values()
+            .map(|user| FakeAccount {
+                username: user.username.clone(),
+                used_bytes: user.used,
+                limit_bytes: user.data_limit,
+                expire: user.expire,
+                status: user.status(now).to_string(),
+                sub_id: user.sub_token.clone(),
+                credential: user.proxies.values().next().cloned().unwrap_or_default(),
+                inbounds: user.inbounds.values().flatten().cloned().collect(),
+                note: user.note.clone(),
+                ip_limit: 0,
+            })
+            .collect()
+    }
+
+    fn expire_sessions(&self) {
+        self.lock().tokens.clear();
+    }
+
+    fn seed(&self, request: &SeedRequest) -> u32 {
+        let protocols: Vec<String> = self
+            .options
+            .inbounds
+            .iter()
+            .map(|inbound| inbound.protocol.clone())
+            .collect();
+        let mut store = self.lock();
+        let mut created = 0;
+        for n in 0..request.count {
+            let username = format!("{}{n}", request.prefix);
+            if store.ids.contains_key(&username) {
+                continue;
+            }
+            let proxies = protocols.iter().map(|p| (p.clone(), new_uuid())).collect();
+            let inbounds = protocols.iter().map(|p| (p.clone(), self.tags_of(p))).collect();
+            let mut user = self.new_user(username, proxies, inbounds);
+            user.data_limit = request.limit_bytes;
+            user.used = request.used_bytes;
+            user.lifetime_used = request.used_bytes;
+            store.insert(user);
+            created += 1;
+        }
+        created
+    }
+}
+
+/// A running fake Marzban.
+pub struct FakeMarzban {
+    state: Arc<MarzbanState>,
+    served: Served,
+}
+
+impl FakeMarzban {
+    /// Serves on `addr` (loopback; port 0 picks a free port).
+    pub async fn start(addr: SocketAddr, options: FakeMarzbanOptions) -> Result<FakeMarzban, FakePanelError> {
+        for inbound in &options.inbounds {
+            if !PROTOCOLS.contains(&inbound.protocol.as_str()) {
+                return Err(FakePanelError::Options(format!(
+                    "unknown protocol {}",
+                    inbound.protocol
+                )));
+            }
+        }
+        let state = Arc::new(MarzbanState {
+            options,
+            faults: Faults::default(),
+            store: Mutex::new(Store::default()),
+        });
+        let served = Served::start(addr, router(state.clone())).await?;
+        Ok(FakeMarzban { state, served })
+    }
+
+    /// The panel's address, e.g. `http://127.0.0.1:41234/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.served.local_addr)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.served.local_addr
+    }
+
+    /// A typed client of this fake's `/_sandbox/...` routes.
+    pub fn control(&self) -> super::PanelControl {
+        super::PanelControl::new(&self.url())
+    }
+
+    /// In-process view of the accounts (the same as `/_sandbox/accounts`).
+    pub fn accounts(&self) -> Vec<FakeAccount> {
+        self.state.accounts()
+    }
+
+    pub async fn shutdown(self) {
+        self.served.shutdown().await;
+    }
+}
+
+fn router(state: Arc<MarzbanState>) -> Router {
+    Router::new()
+        .route("/api/admin/token", post(token))
+        .route("/api/inbounds", get(inbounds))
+        .route("/api/user", post(add_user))
+        .route(
+            "/api/user/{username}",
+            get(get_user).put(modify_user).delete(remove_user),
+        )
+        .route("/api/user/{username}/reset", post(reset_user))
+        .route("/api/user/{username}/revoke_sub", post(revoke_sub))
+        .route("/api/users", get(list_users))
+        .route("/sub/{token}", get(subscription))
+        .route("/sub/{token}/", get(subscription))
+        .route("/sub/{token}/info", get(subscription_info))
+        .merge(control_routes::<MarzbanState>())
+        .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            apply_faults::<MarzbanState>,
+        ))
+        .with_state(state)
+}
+
+fn detail(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "detail": text }))).into_response()
+}
+
+/// FastAPI's 422 body.
+fn validation(field: &str, message: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({ "detail": [{ "loc": ["body", field], "msg": message, "type": "value_error" }] })),
+    )
+        .into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({ "detail": "Could not validate credentials" })),
+    )
+        .into_response()
+}
+
+fn authorized(state: &MarzbanState, headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
+        return false;
+    };
+    state.lock().tokens.contains(token.trim())
+}
+
+macro_rules! require_auth {
+    ($state:expr, $headers:expr) => {
+        if !authorized(&$state, &$headers) {
+            return unauthorized();
+        }
+    };
+}
+
+fn valid_username(name: &str) -> bool {
+    (3..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '@' | '.'))
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+async fn token(State(state): State<Arc<MarzbanState>>, Form(form): Form<TokenForm>) -> Response {
+    let (Some(username), Some(password)) = (form.username, form.password) else {
+        return validation("username", "Field required");
+    };
+    if username != state.options.admin_user || password != state.options.admin_password {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({ "detail": "Incorrect username or password" })),
+        )
+            .into_response();
+    }
+    let token = format!("eyJ{}", random_token(40));
+    state.lock().tokens.insert(token.clone());
+    Json(json!({ "access_token": token, "token_type": "bearer" })).into_response()
+}
+
+async fn inbounds(State(state): State<Arc<MarzbanState>>, headers: HeaderMap) -> Response {
+    require_auth!(state, headers);
+    let mut grouped: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for inbound in &state.options.inbounds {
+        grouped.entry(inbound.protocol.clone()).or_default().push(json!({
+            "tag": inbound.tag,
+            "protocol": inbound.protocol,
+            "network": "tcp",
+            "tls": "none",
+            "port": inbound.port,
+        }));
+    }
+    Json(grouped).into_response()
+}
+
+/// Reads `proxies` and `inbounds` as Marzban does: a protocol listed in `inbounds` with no
+/// tags gets every inbound of that protocol; without the `inbounds` key, none.
+fn read_proxies(
+    state: &MarzbanState,
+    body: &Map<String, Value>,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, Vec<String>>), Response> {
+    let Some(proxies) = body.get("proxies").and_then(Value::as_object) else {
+        return Err(validation("proxies", "Each user needs at least one proxy"));
+    };
+    if proxies.is_empty() {
+        return Err(validation("proxies", "Each user needs at least one proxy"));
+    }
+    let mut credentials = BTreeMap::new();
+    for (protocol, settings) in proxies {
+        if !PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(validation("proxies", &format!("unknown proxy type {protocol}")));
+        }
+        let given = settings
+            .get("id")
+            .or_else(|| settings.get("password"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        credentials.insert(protocol.clone(), given.unwrap_or_else(new_uuid));
+    }
+    let mut inbounds = BTreeMap::new();
+    if let Some(requested) = body.get("inbounds") {
+        let Some(requested) = requested.as_object() else {
+            return Err(validation("inbounds", "Input should be a valid dictionary"));
+        };
+        for protocol in credentials.keys() {
+            let tags: Vec<String> = requested
+                .get(protocol)
+                .and_then(Value::as_array)
+                .map(|tags| tags.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            for tag in &tags {
+                if !state.tags_of(protocol).contains(tag) {
+                    return Err(detail(
+                        StatusCode::BAD_REQUEST,
+                        &format!("Inbound {tag} doesn't exist"),
+                    ));
+                }
+            }
+            let tags = if tags.is_empty() { state.tags_of(protocol) } else { tags };
+            inbounds.insert(protocol.clone(), tags);
+        }
+    }
+    Ok((credentials, inbounds))
+}
+
+/// `expire` / `data_limit`: a non-negative integer or null (null and 0 mean none).
+fn read_amount(body: &Map<String, Value>, field: &str) -> Result<Option<i64>, Response> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(0)),
+        Some(value) => match value.as_i64() {
+            Some(amount) if amount >= 0 => Ok(Some(amount)),
+            _ => Err(validation(field, &format!("{field} can be 0 or greater"))),
+        },
+    }
+}
+
+async fn add_user(
+    State(state): State<Arc<MarzbanState>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    require_auth!(state, headers);
+    let Some(body) = body.as_object() else {
+        return validation("body", "Input should be a valid dictionary");
+    };
+    let username = body.get("username").and_then(Value::as_str).unwrap_or_default();
+    if !valid_username(username) {
+        return validation(
+            "username",
+            "Username only can be 3 to 32 characters and contain a-z, 0-9, and underscores in between.",
+        );
+    }
+    let (proxies, inbounds) = match read_proxies(&state, body) {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit")) {
+        (Ok(expire), Ok(limit)) => (expire.unwrap_or(0), limit.unwrap_or(0)),
+        (Err(response), _) | (_, Err(response)) => return response,
+    };
+    let base = match body.get("status").and_then(Value::as_str) {
+        None | Some("active") => BaseStatus::Active,
+        Some("on_hold") => BaseStatus::OnHold,
+        Some(_) => return validation("status", "Input should be 'active' or 'on_hold'"),
+    };
+    let mut user = state.new_user(username.to_string(), proxies, inbounds);
+    user.base = base;
+    user.expire = expire;
+    user.data_limit = data_limit as u64;
+    user.on_hold_expire_duration = body
+        .get("on_hold_expire_duration")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    user.note = body.get("note").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut store = state.lock();
+    if store.ids.contains_key(username) {
+        return detail(StatusCode::CONFLICT, "User already exists");
+    }
+    let reply = state.user_json(&user, now_secs());
+    store.insert(user);
+    Json(reply).into_response()
+}
+
+async fn get_user(
+    State(state): State<Arc<MarzbanState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Response {
+    require_auth!(state, headers);
+    let store = state.lock();
+    match store.user(&username) {
+        Some(user) => Json(state.user_json(user, now_secs())).into_response(),
+        None => detail(StatusCode::NOT_FOUND, "User not found"),
+    }
+}
+
+async fn modify_user(
+    State(state): State<Arc<MarzbanState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    require_auth!(state, headers);
+    let Some(body) = body.as_object() else {
+        return validation("body", "Input should be a valid dictionary");
+    };
+    let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit")) {
+        (Ok(expire), Ok(limit)) => (expire, limit),
+        (Err(response), _) | (_, Err(response)) => return response,
+    };
+    let base = match body.get("status").and_then(Value::as_str) {
+        None => None,
+        Some("active") => Some(BaseStatus::Active),
+        Some("disabled") => Some(BaseStatus::Disabled),
+        Some("on_hold") => Some(BaseStatus::OnHold),
+        Some(_) => return validation("status", "Input should be 'active', 'disabled' or 'on_hold'"),
+    };
+    let proxies = if body.contains_key("proxies") {
+        match read_proxies(&state, body) {
+            Ok(read) => Some(read),
+            Err(response) => return response,
+        }
+    } else {
+        None
+    };
+    let mut store = state.lock();
+    let Some(user) = store.user_mut(&username) else {
+        return detail(StatusCode::NOT_FOUND, "User not found");
+    };
+    if let Some(expire) = expire {
+        user.expire = expire;
+    }
+    if let Some(limit) = data_limit {
+        user.data_limit = limit as u64;
+    }
+    if let Some(duration) = body.get("on_hold_expire_duration").and_then(Value::as_i64) {
+        user.on_hold_expire_duration = duration;
+    }
+    if let Some(base) = base {
+        user.base = base;
+    }
+    if let Some(note) = body.get("note").and_then(Value::as_str) {
+        user.note = note.to_string();
+    }
+    if let Some((credentials, inbounds)) = proxies {
+        user.proxies = credentials;
+        user.inbounds = inbounds;
+    }
+    // The status (limited / expired / active) is recomputed from the new values on read.
+    let user = user.clone();
+    drop(store);
+    Json(state.user_json(&user, now_secs())).into_response()
+}
+
+async fn remove_user(
+    State(state): State<Arc<MarzbanState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Response {
+    require_auth!(state, headers);
+    let mut store = state.lock();
+    let Some(id) = store.ids.remove(&username) else {
+        return detail(StatusCode::NOT_FOUND, "User not found");
+    };
+    if let Some(user) = store.users.remove(&id) {
+        store.subs.remove(&user.sub_token);
+    }
+    Json(json!({ "detail": "User successfully deleted" })).into_response()
+}
+
+async fn reset_user(
+    State(state): State<Arc<MarzbanState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Response {
+    require_auth!(state, headers);
+    let mut store = state.lock();
+    let Some(user) = store.user_mut(&username) else {
+        return detail(StatusCode::NOT_FOUND, "User not found");
+    };
+    user.used = 0;
+    let user = user.clone();
+    drop(store);
+    Json(state.user_json(&user, now_secs())).into_response()
+}
+
+async fn revoke_sub(
+    State(state): State<Arc<MarzbanState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Response {
+    require_auth!(state, headers);
+    let mut store = state.lock();
+    let Some(user) = store.user_mut(&username) else {
+        return detail(StatusCode::NOT_FOUND, "User not found");
+    };
+    let old = std::mem::replace(&mut user.sub_token, random_token(24));
+    // Marzban also issues new proxy credentials, so old links stop working too.
+    for credential in user.proxies.values_mut() {
+        *credential = new_uuid();
+    }
+    let user = user.clone();
+    store.subs.remove(&old);
+    store.subs.insert(user.sub_token.clone(), user.username.clone());
+    drop(store);
+    Json(state.user_json(&user, now_secs())).into_response()
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn list_users(
+    State(state): State<Arc<MarzbanState>>,
+    headers: HeaderMap,
+    Query(paging): Query<Paging>,
+) -> Response {
+    require_auth!(state, headers);
+    let now = now_secs();
+    let store = state.lock();
+    let users: Vec<Value> = store
+        .users
+        .values()
+        .skip(paging.offset.unwrap_or(0))
+        .take(paging.limit.unwrap_or(usize::MAX))
+        .map(|user| state.user_json(user, now))
+        .collect();
+    Json(json!({ "users": users, "total": store.users.len() })).into_response()
+}
+
+async fn subscription(State(state): State<Arc<MarzbanState>>, Path(token): Path<String>) -> Response {
+    let store = state.lock();
+    let Some(user) = store.subs.get(&token).and_then(|name| store.user(name)) else {
+        return detail(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let body = base64::engine::general_purpose::STANDARD.encode(state.links(user).join("\n"));
+    let info = userinfo_header(user.used / 2, user.used - user.used / 2, user.data_limit, user.expire);
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (header::HeaderName::from_static("subscription-userinfo"), info),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn subscription_info(State(state): State<Arc<MarzbanState>>, Path(token): Path<String>) -> Response {
+    let store = state.lock();
+    match store.subs.get(&token).and_then(|name| store.user(name)) {
+        Some(user) => Json(state.user_json(user, now_secs())).into_response(),
+        None => detail(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
