@@ -19,12 +19,14 @@ pub struct TelegramProfile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
     pub id: String,
-    pub telegram_id: TelegramId,
+    /// `None` for customers who only signed up by email.
+    pub telegram_id: Option<TelegramId>,
     pub first_name: String,
     pub username: Option<String>,
     /// The language picked in the bot, if any; it wins over Telegram's.
     pub chosen_locale: Option<Locale>,
     pub telegram_locale: Option<String>,
+    pub email: Option<String>,
 }
 
 impl Customer {
@@ -46,17 +48,21 @@ fn telegram_locale(code: &str, default: Locale) -> Locale {
         .unwrap_or(default)
 }
 
-const COLUMNS: &str = "id, telegram_id, first_name, username, chosen_locale, telegram_locale";
+const COLUMNS: &str =
+    "id, telegram_id, first_name, username, chosen_locale, telegram_locale, email";
 
 fn from_row(row: &shared::db::Row) -> Result<Customer> {
     let chosen: Option<String> = row.try_get("chosen_locale")?;
     Ok(Customer {
         id: row.try_get("id")?,
-        telegram_id: TelegramId::new(row.try_get("telegram_id")?),
+        telegram_id: row
+            .try_get::<Option<i64>, _>("telegram_id")?
+            .map(TelegramId::new),
         first_name: row.try_get("first_name")?,
         username: row.try_get("username")?,
         chosen_locale: chosen.as_deref().and_then(Locale::from_code),
         telegram_locale: row.try_get("telegram_locale")?,
+        email: row.try_get("email")?,
     })
 }
 
@@ -83,6 +89,12 @@ pub async fn upsert_from_telegram(db: &Db, profile: &TelegramProfile) -> Result<
         .fetch_one(db.pool())
         .await?;
     from_row(&row)
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Option<Customer>> {
+    let sql = format!("SELECT {COLUMNS} FROM customers WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 pub async fn find_by_telegram_id(db: &Db, id: TelegramId) -> Result<Option<Customer>> {

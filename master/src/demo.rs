@@ -75,6 +75,8 @@ pub async fn start(options: &DemoOptions) -> Result<RunningDemo> {
         log_format: LogFormat::Human,
         log_filter: "info".into(),
         secret_keys: vec![Keyring::generate_key_line("demo")],
+        staff_chat_id: None,
+        smtp: None,
     };
     let app = app::start(&config).await?;
     let chat_url = format!("{}/", sandbox.url());

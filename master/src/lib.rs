@@ -8,6 +8,8 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod mail;
+pub mod notify;
 pub mod outbox;
 pub mod texts;
 

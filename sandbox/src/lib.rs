@@ -15,6 +15,7 @@ pub mod keyboards;
 pub mod limits;
 pub mod page;
 pub mod panels;
+pub mod smtp;
 pub mod state;
 pub mod webhook;
 

@@ -336,6 +336,38 @@ async fn pressing_buttons_makes_callback_queries_and_records_answers() {
 }
 
 #[tokio::test]
+async fn replies_quote_the_original_message() {
+    let env = common::start().await;
+    let question = env
+        .control
+        .send(&env.bot.token, env.user, "price?")
+        .await
+        .unwrap();
+    let answer = env
+        .ok(
+            "sendMessage",
+            json!({"chat_id": env.user, "text": "150 Stars", "reply_parameters": {"message_id": question.message_id}}),
+        )
+        .await;
+    let answer: Message = serde_json::from_value(answer).unwrap();
+    assert_eq!(answer.reply_to_message().unwrap().text(), Some("price?"));
+    assert_eq!(
+        env.err(
+            "sendMessage",
+            json!({"chat_id": env.user, "text": "x", "reply_to_message_id": 999})
+        )
+        .await
+        .1,
+        "Bad Request: message to be replied not found"
+    );
+    env.ok(
+        "sendMessage",
+        json!({"chat_id": env.user, "text": "x", "reply_parameters": {"message_id": 999, "allow_sending_without_reply": true}}),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn reply_keyboards_show_in_the_chat_but_not_in_the_message() {
     let env = common::start().await;
     let sent = env

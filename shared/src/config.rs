@@ -282,6 +282,22 @@ pub mod keys {
         "encryption keys for secrets at rest, newest first: id:base64 (32 bytes), comma-separated",
     );
 
+    pub const TELEGRAM_STAFF_CHAT_ID: Setting = Setting::new(
+        "telegram.staff_chat_id",
+        "MADAR_TELEGRAM_STAFF_CHAT_ID",
+        "id of the staff group that gets orders, receipts and alerts (e.g. -1001234567890)",
+    );
+    pub const SMTP_URL: Setting = Setting::new(
+        "smtp.url",
+        "MADAR_SMTP_URL",
+        "mail server: smtps://user:password@host:465 or smtp://host:587?tls=required; unset = no email",
+    );
+    pub const SMTP_FROM: Setting = Setting::new(
+        "smtp.from",
+        "MADAR_SMTP_FROM",
+        "sender of Madar's email, e.g. Madar <no-reply@example.com>",
+    );
+
     pub const ALL: &[Setting] = &[
         DATA_DIR,
         DATABASE_URL,
@@ -294,6 +310,9 @@ pub mod keys {
         LOG_FORMAT,
         LOG_FILTER,
         SECRET_KEYS,
+        TELEGRAM_STAFF_CHAT_ID,
+        SMTP_URL,
+        SMTP_FROM,
     ];
 }
 
@@ -318,6 +337,16 @@ pub struct MasterConfig {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub secret_keys: Vec<SecretString>,
+    /// The staff group's chat id; `None` = staff are not notified in Telegram.
+    pub staff_chat_id: Option<i64>,
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Holds the password, so it is a secret.
+    pub url: SecretString,
+    pub from: String,
 }
 
 /// Which settings a command insists on.
@@ -426,6 +455,28 @@ impl MasterConfig {
                 .map_err(|e| SECRET_KEYS.invalid(e.to_string()))?;
         }
 
+        let staff_chat_id = s.parsed::<i64>(
+            &TELEGRAM_STAFF_CHAT_ID,
+            "a Telegram chat id (a whole number; groups are negative, like -1001234567890)",
+        )?;
+        let smtp = match s.secret(&SMTP_URL) {
+            None => None,
+            Some(url) => {
+                let scheme_ok = ["smtp://", "smtps://"]
+                    .iter()
+                    .any(|scheme| url.expose().starts_with(scheme));
+                if !scheme_ok {
+                    return Err(SMTP_URL.invalid(
+                        "must start with smtps:// (TLS) or smtp:// (add ?tls=required for STARTTLS)",
+                    ));
+                }
+                let from = s.string(&SMTP_FROM).ok_or_else(|| {
+                    SMTP_FROM.invalid("is not set, but a mail server is: set the sender address")
+                })?;
+                Some(SmtpConfig { url, from })
+            }
+        };
+
         Ok(MasterConfig {
             data_dir,
             database_url,
@@ -437,6 +488,8 @@ impl MasterConfig {
             log_format,
             log_filter,
             secret_keys,
+            staff_chat_id,
+            smtp,
         })
     }
 }

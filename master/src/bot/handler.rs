@@ -123,7 +123,12 @@ impl MasterBot {
         let (locale, page, note) = match action {
             Action::Show(page) => (customer.locale(self.inner.default_locale), page, None),
             Action::SetLocale(locale, page) => {
-                customers::set_locale(&self.inner.db, customer.telegram_id, locale).await?;
+                customers::set_locale(
+                    &self.inner.db,
+                    TelegramId::new(query.from.id.0 as i64),
+                    locale,
+                )
+                .await?;
                 (locale, page, Some(t.text(locale, "language_set", &[])))
             }
         };
@@ -142,7 +147,7 @@ impl MasterBot {
         match query.message.as_ref() {
             Some(message) => self.edit(message.chat().id, message.id(), &screen).await,
             // Too old to edit (or an inline message): answer with a new one.
-            None => self.send(ChatId(customer.telegram_id.get()), &screen).await,
+            None => self.send(ChatId(query.from.id.0 as i64), &screen).await,
         }
     }
 

@@ -52,6 +52,8 @@ pub async fn world_with(engine: Engine, adjust: impl FnOnce(&mut MasterConfig)) 
         log_format: LogFormat::Human,
         log_filter: "warn".into(),
         secret_keys: Vec::new(),
+        staff_chat_id: None,
+        smtp: None,
     };
     adjust(&mut config);
     let app = app::start(&config).await.unwrap();

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::messages::{
-    bot_index, format_text, put_text, reply_markup, resolve_target, store_bot_message, TextKind,
+    bot_index, format_text, put_text, reply_markup, reply_to, resolve_target, store_bot_message,
+    TextKind,
 };
 use super::{ApiError, ApiResult, InputFile, Params};
 use crate::files::{image_size, FileKind, StoredFile};
@@ -134,6 +135,7 @@ async fn send_media(state: &AppState, token: &str, p: &Params, kind: FileKind) -
     let mut world = state.world();
     let bot = bot_index(&world, token)?;
     let target = resolve_target(&world, bot, &chat)?;
+    let replied = reply_to(&world, bot, target, p)?;
     let file = match source {
         Source::Existing(file) => file,
         Source::New {
@@ -154,6 +156,9 @@ async fn send_media(state: &AppState, token: &str, p: &Params, kind: FileKind) -
         }
     };
     let mut content = Map::new();
+    if let Some(replied) = replied {
+        content.insert("reply_to_message".into(), replied);
+    }
     let media: Value = match kind {
         FileKind::Photo => file.photo_sizes_json(),
         _ => file.document_json(),

@@ -286,6 +286,50 @@ pub fn store_bot_message(
     Ok(result)
 }
 
+/// The message a new message replies to (reply_parameters or the older
+/// reply_to_message_id), as `reply_to_message` content.
+pub fn reply_to(
+    world: &World,
+    bot: usize,
+    target: Target,
+    p: &Params,
+) -> Result<Option<Value>, ApiError> {
+    let parameters = p.json("reply_parameters")?;
+    let (message_id, allow_missing) = match &parameters {
+        Some(r) => (
+            r.get("message_id").and_then(Value::as_i64),
+            r.get("allow_sending_without_reply")
+                .and_then(Value::as_bool)
+                == Some(true),
+        ),
+        None => (
+            p.i64("reply_to_message_id")?,
+            p.bool("allow_sending_without_reply"),
+        ),
+    };
+    let Some(message_id) = message_id else {
+        return Ok(None);
+    };
+    let messages = match target {
+        Target::Private(id) => world.bots[bot]
+            .chats
+            .get(&id)
+            .map(|c| c.messages.as_slice()),
+        Target::Channel(id) => world.channels.get(&id).map(|c| c.messages.as_slice()),
+    };
+    match messages.and_then(|m| find_message(m, message_id)) {
+        Some(found) => {
+            let mut replied = found.message.clone();
+            if let Some(object) = replied.as_object_mut() {
+                object.remove("reply_to_message");
+            }
+            Ok(Some(replied))
+        }
+        None if allow_missing => Ok(None),
+        None => Err(ApiError::bad_request("message to be replied not found")),
+    }
+}
+
 pub fn send_message(state: &AppState, token: &str, p: &Params) -> ApiResult {
     let chat = p.chat_id()?;
     let text = p.str("text").unwrap_or_default();
@@ -295,6 +339,9 @@ pub fn send_message(state: &AppState, token: &str, p: &Params) -> ApiResult {
     let bot = bot_index(&world, token)?;
     let target = resolve_target(&world, bot, &chat)?;
     let mut content = Map::new();
+    if let Some(replied) = reply_to(&world, bot, target, p)? {
+        content.insert("reply_to_message".into(), replied);
+    }
     put_text(&mut content, parsed, TextKind::Text);
     store_bot_message(
         &state.options.limits,

@@ -136,7 +136,11 @@ impl World {
     /// A fake clock that moves one second per event, as an ISO timestamp.
     fn now(&mut self) -> String {
         self.clock += 1;
-        let (h, m, s) = (self.clock / 3600 % 24, self.clock / 60 % 60, self.clock % 60);
+        let (h, m, s) = (
+            self.clock / 3600 % 24,
+            self.clock / 60 % 60,
+            self.clock % 60,
+        );
         format!("2026-01-01T{h:02}:{m:02}:{s:02}.000Z")
     }
 }
@@ -149,7 +153,9 @@ struct FakeState {
 
 impl FakeState {
     fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -161,9 +167,14 @@ pub struct FakeNowPayments {
 
 impl FakeNowPayments {
     /// Starts on `addr` (loopback; port 0 picks a free port).
-    pub async fn start(addr: SocketAddr, options: NowPaymentsOptions) -> Result<FakeNowPayments, GatewayError> {
+    pub async fn start(
+        addr: SocketAddr,
+        options: NowPaymentsOptions,
+    ) -> Result<FakeNowPayments, GatewayError> {
         let listener = super::bind(addr).await?;
-        let local_addr = listener.local_addr().map_err(|source| GatewayError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { addr, source })?;
         let state = FakeState {
             world: Arc::new(Mutex::new(World {
                 options,
@@ -206,16 +217,34 @@ impl FakeNowPayments {
 
 fn router(state: FakeState) -> Router {
     Router::new()
-        .route("/v1/status", get(|| async { Json(json!({"message": "OK"})) }))
+        .route(
+            "/v1/status",
+            get(|| async { Json(json!({"message": "OK"})) }),
+        )
         .route("/v1/invoice", post(create_invoice))
         .route("/v1/payment/{payment_id}", get(get_payment))
         .route("/payment/", get(invoice_page))
         .route("/payment/{invoice_id}/pay", post(page_pay))
-        .route("/_sandbox/nowpayments/invoices/{invoice_id}", get(control_invoice))
-        .route("/_sandbox/nowpayments/invoices/{invoice_id}/pay", post(control_pay))
-        .route("/_sandbox/nowpayments/payments/{payment_id}/status", post(control_status))
-        .route("/_sandbox/nowpayments/payments/{payment_id}/replay", post(control_replay))
-        .route("/_sandbox/nowpayments/payments/{payment_id}/bad_signature", post(control_bad_signature))
+        .route(
+            "/_sandbox/nowpayments/invoices/{invoice_id}",
+            get(control_invoice),
+        )
+        .route(
+            "/_sandbox/nowpayments/invoices/{invoice_id}/pay",
+            post(control_pay),
+        )
+        .route(
+            "/_sandbox/nowpayments/payments/{payment_id}/status",
+            post(control_status),
+        )
+        .route(
+            "/_sandbox/nowpayments/payments/{payment_id}/replay",
+            post(control_replay),
+        )
+        .route(
+            "/_sandbox/nowpayments/payments/{payment_id}/bad_signature",
+            post(control_bad_signature),
+        )
         .route("/_sandbox/nowpayments/ipns", get(control_ipns))
         .with_state(state)
 }
@@ -232,8 +261,16 @@ fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
 fn check_api_key(world: &World, headers: &HeaderMap) -> Result<(), Response> {
     match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         Some(key) if key == world.options.api_key => Ok(()),
-        Some(_) => Err(api_error(StatusCode::FORBIDDEN, "INVALID_API_KEY", "Invalid api key")),
-        None => Err(api_error(StatusCode::UNAUTHORIZED, "AUTH_REQUIRED", "Authorization header is empty (Bearer JWTtoken is required)")),
+        Some(_) => Err(api_error(
+            StatusCode::FORBIDDEN,
+            "INVALID_API_KEY",
+            "Invalid api key",
+        )),
+        None => Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            "AUTH_REQUIRED",
+            "Authorization header is empty (Bearer JWTtoken is required)",
+        )),
     }
 }
 
@@ -251,25 +288,22 @@ fn decimal(value: Option<&Value>) -> Option<String> {
     ok.then(|| trim_decimal(&text))
 }
 
-/// "5.00" -> "5", "4.90" -> "4.9": the number as JavaScript would print it.
+/// "5.00" -> "5", "04.90" -> "4.9": the number as JavaScript would print it.
 fn trim_decimal(text: &str) -> String {
-    if !text.contains('.') {
-        return text.trim_start_matches('0').to_string().chars().next().map_or("0".into(), |_| text.trim_start_matches('0').to_string());
-    }
-    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
-    let trimmed = trimmed.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".into()
-    } else if trimmed.starts_with('.') {
-        format!("0{trimmed}")
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        int.to_string()
     } else {
-        trimmed.to_string()
+        format!("{int}.{frac}")
     }
 }
 
-/// `amount * fraction` (a decimal string times a ratio), rounded to 8 decimals.
-fn scale(amount: &str, numerator: f64, denominator: f64) -> String {
-    let value = amount.parse::<f64>().unwrap_or(0.0) * numerator / denominator;
+/// A decimal string rounded to 8 places, as crypto amounts are.
+fn crypto_amount(amount: &str) -> String {
+    let value = amount.parse::<f64>().unwrap_or(0.0);
     trim_decimal(&format!("{value:.8}"))
 }
 
@@ -277,19 +311,35 @@ fn text(body: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
     body.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-async fn create_invoice(State(state): State<FakeState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn create_invoice(
+    State(state): State<FakeState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let mut world = state.world();
     if let Err(response) = check_api_key(&world, &headers) {
         return response;
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_PARAMS", "body must be a JSON object");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST_PARAMS",
+            "body must be a JSON object",
+        );
     };
     let Some(price_amount) = decimal(body.get("price_amount")) else {
-        return api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_PARAMS", "\"price_amount\" is required and must be a positive number");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST_PARAMS",
+            "\"price_amount\" is required and must be a positive number",
+        );
     };
     let Some(price_currency) = text(&body, "price_currency").filter(|c| !c.is_empty()) else {
-        return api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_PARAMS", "\"price_currency\" is required");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST_PARAMS",
+            "\"price_currency\" is required",
+        );
     };
     let id = world.next_id().to_string();
     let created_at = world.now();
@@ -342,7 +392,8 @@ impl JsonText {
     }
 
     fn opt_string(s: &Option<String>) -> JsonText {
-        s.as_deref().map_or(JsonText::Raw("null".into()), JsonText::string)
+        s.as_deref()
+            .map_or(JsonText::Raw("null".into()), JsonText::string)
     }
 
     fn number(decimal: &str) -> JsonText {
@@ -392,10 +443,16 @@ fn payment_json(p: &NowPayment) -> JsonText {
         ("price_currency", JsonText::string(&p.price_currency)),
         ("pay_amount", JsonText::number(&p.pay_amount)),
         ("actually_paid", JsonText::number(&p.actually_paid)),
-        ("actually_paid_at_fiat", JsonText::number(&p.actually_paid_at_fiat)),
+        (
+            "actually_paid_at_fiat",
+            JsonText::number(&p.actually_paid_at_fiat),
+        ),
         ("pay_currency", JsonText::string(&p.pay_currency)),
         ("order_id", JsonText::opt_string(&p.order_id)),
-        ("order_description", JsonText::opt_string(&p.order_description)),
+        (
+            "order_description",
+            JsonText::opt_string(&p.order_description),
+        ),
         ("purchase_id", JsonText::string(&p.purchase_id)),
         ("outcome_amount", JsonText::number(&p.actually_paid)),
         ("outcome_currency", JsonText::string(&p.pay_currency)),
@@ -424,19 +481,30 @@ fn hmac_hex(secret: &str, message: &str) -> String {
     }
 }
 
-async fn get_payment(State(state): State<FakeState>, headers: HeaderMap, Path(payment_id): Path<String>) -> Response {
+async fn get_payment(
+    State(state): State<FakeState>,
+    headers: HeaderMap,
+    Path(payment_id): Path<String>,
+) -> Response {
     let world = state.world();
     if let Err(response) = check_api_key(&world, &headers) {
         return response;
     }
-    let payment = payment_id.parse::<u64>().ok().and_then(|id| world.payments.get(&id));
+    let payment = payment_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| world.payments.get(&id));
     match payment {
         Some(p) => (
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             payment_json(p).render(false),
         )
             .into_response(),
-        None => api_error(StatusCode::NOT_FOUND, "PAYMENT_NOT_FOUND", "Payment not found"),
+        None => api_error(
+            StatusCode::NOT_FOUND,
+            "PAYMENT_NOT_FOUND",
+            "Payment not found",
+        ),
     }
 }
 
@@ -449,7 +517,14 @@ enum Signing {
 }
 
 /// POSTs one IPN body to the invoice's callback URL and records it.
-async fn send_ipn(state: &FakeState, payment_id: u64, status: &str, body: String, signature: String, signing: Signing) -> SentIpn {
+async fn send_ipn(
+    state: &FakeState,
+    payment_id: u64,
+    status: &str,
+    body: String,
+    signature: String,
+    signing: Signing,
+) -> SentIpn {
     let url = {
         let world = state.world();
         world
@@ -502,7 +577,9 @@ fn advance(world: &mut World, payment_id: u64, status: &str) -> Option<(String, 
     let json = payment_json(payment);
     let body = json.render(false);
     let signature = hmac_hex(&secret, &json.render(true));
-    world.last_ipn.insert(payment_id, (body.clone(), signature.clone()));
+    world
+        .last_ipn
+        .insert(payment_id, (body.clone(), signature.clone()));
     Some((body, signature))
 }
 
@@ -534,7 +611,11 @@ fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T,
 }
 
 /// Creates a payment for an invoice and sends its IPNs.
-async fn pay(state: &FakeState, invoice_id: &str, body: PayBody) -> Result<PayOutcome, ControlFailure> {
+async fn pay(
+    state: &FakeState,
+    invoice_id: &str,
+    body: PayBody,
+) -> Result<PayOutcome, ControlFailure> {
     let (payment_id, ipns) = {
         let mut guard = state.world();
         let world = &mut *guard;
@@ -545,21 +626,28 @@ async fn pay(state: &FakeState, invoice_id: &str, body: PayBody) -> Result<PayOu
             .ok_or_else(|| ControlFailure::not_found(format!("no invoice {invoice_id}")))?;
         let paid = match &body.paid_amount {
             None => invoice.price_amount.clone(),
-            Some(value) => decimal(Some(value))
-                .ok_or_else(|| ControlFailure::bad_request("paid_amount must be a positive number"))?,
+            Some(value) => decimal(Some(value)).ok_or_else(|| {
+                ControlFailure::bad_request("paid_amount must be a positive number")
+            })?,
         };
         let price: f64 = invoice.price_amount.parse().unwrap_or(0.0);
         let underpaid = paid.parse::<f64>().unwrap_or(0.0) < price;
         let statuses: Vec<String> = match body.statuses {
             Some(statuses) => statuses,
-            None if underpaid => vec!["waiting".into(), "confirming".into(), "partially_paid".into()],
+            None if underpaid => vec![
+                "waiting".into(),
+                "confirming".into(),
+                "partially_paid".into(),
+            ],
             None => PAID_SEQUENCE.iter().map(|s| s.to_string()).collect(),
         };
         if statuses.is_empty() {
             return Err(ControlFailure::bad_request("give at least one status"));
         }
         if let Some(unknown) = statuses.iter().find(|s| !STATUSES.contains(&s.as_str())) {
-            return Err(ControlFailure::bad_request(format!("unknown status {unknown:?}")));
+            return Err(ControlFailure::bad_request(format!(
+                "unknown status {unknown:?}"
+            )));
         }
         // Stablecoin pegged to the dollar: the crypto amount is the price itself.
         let pay_currency = body.pay_currency.unwrap_or_else(|| "usdttrc20".into());
@@ -575,8 +663,8 @@ async fn pay(state: &FakeState, invoice_id: &str, body: PayBody) -> Result<PayOu
                 price_amount: invoice.price_amount.clone(),
                 price_currency: invoice.price_currency.clone(),
                 pay_amount: invoice.price_amount.clone(),
-                actually_paid: scale(&paid, 1.0, 1.0),
-                actually_paid_at_fiat: scale(&paid, 1.0, 1.0),
+                actually_paid: crypto_amount(&paid),
+                actually_paid_at_fiat: crypto_amount(&paid),
                 pay_currency,
                 order_id: invoice.order_id.clone(),
                 order_description: invoice.order_description.clone(),
@@ -603,10 +691,17 @@ async fn pay(state: &FakeState, invoice_id: &str, body: PayBody) -> Result<PayOu
     for (status, body, signature) in ipns {
         sent.push(send_ipn(state, payment_id, &status, body, signature, Signing::Good).await);
     }
-    Ok(PayOutcome { payment_id, ipns: sent })
+    Ok(PayOutcome {
+        payment_id,
+        ipns: sent,
+    })
 }
 
-async fn control_pay(State(state): State<FakeState>, Path(invoice_id): Path<String>, body: axum::body::Bytes) -> Result<Json<PayOutcome>, ControlFailure> {
+async fn control_pay(
+    State(state): State<FakeState>,
+    Path(invoice_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<PayOutcome>, ControlFailure> {
     let body: PayBody = json_body(&body)?;
     Ok(Json(pay(&state, &invoice_id, body).await?))
 }
@@ -616,17 +711,37 @@ struct StatusBody {
     status: String,
 }
 
-async fn control_status(State(state): State<FakeState>, Path(payment_id): Path<u64>, body: axum::body::Bytes) -> Result<Json<SentIpn>, ControlFailure> {
+async fn control_status(
+    State(state): State<FakeState>,
+    Path(payment_id): Path<u64>,
+    body: axum::body::Bytes,
+) -> Result<Json<SentIpn>, ControlFailure> {
     let body: StatusBody = json_body(&body)?;
     if !STATUSES.contains(&body.status.as_str()) {
-        return Err(ControlFailure::bad_request(format!("unknown status {:?}", body.status)));
+        return Err(ControlFailure::bad_request(format!(
+            "unknown status {:?}",
+            body.status
+        )));
     }
     let (ipn_body, signature) = advance(&mut state.world(), payment_id, &body.status)
         .ok_or_else(|| ControlFailure::not_found(format!("no payment {payment_id}")))?;
-    Ok(Json(send_ipn(&state, payment_id, &body.status, ipn_body, signature, Signing::Good).await))
+    Ok(Json(
+        send_ipn(
+            &state,
+            payment_id,
+            &body.status,
+            ipn_body,
+            signature,
+            Signing::Good,
+        )
+        .await,
+    ))
 }
 
-fn last_ipn(state: &FakeState, payment_id: u64) -> Result<(String, String, String), ControlFailure> {
+fn last_ipn(
+    state: &FakeState,
+    payment_id: u64,
+) -> Result<(String, String, String), ControlFailure> {
     let world = state.world();
     let status = world
         .payments
@@ -641,9 +756,14 @@ fn last_ipn(state: &FakeState, payment_id: u64) -> Result<(String, String, Strin
     Ok((status, body, signature))
 }
 
-async fn control_replay(State(state): State<FakeState>, Path(payment_id): Path<u64>) -> Result<Json<SentIpn>, ControlFailure> {
+async fn control_replay(
+    State(state): State<FakeState>,
+    Path(payment_id): Path<u64>,
+) -> Result<Json<SentIpn>, ControlFailure> {
     let (status, body, signature) = last_ipn(&state, payment_id)?;
-    Ok(Json(send_ipn(&state, payment_id, &status, body, signature, Signing::Good).await))
+    Ok(Json(
+        send_ipn(&state, payment_id, &status, body, signature, Signing::Good).await,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -652,14 +772,27 @@ struct BadSignatureBody {
     missing: Option<bool>,
 }
 
-async fn control_bad_signature(State(state): State<FakeState>, Path(payment_id): Path<u64>, body: axum::body::Bytes) -> Result<Json<SentIpn>, ControlFailure> {
+async fn control_bad_signature(
+    State(state): State<FakeState>,
+    Path(payment_id): Path<u64>,
+    body: axum::body::Bytes,
+) -> Result<Json<SentIpn>, ControlFailure> {
     let body: BadSignatureBody = json_body(&body)?;
     let (status, ipn_body, signature) = last_ipn(&state, payment_id)?;
-    let signing = if body.missing == Some(true) { Signing::Missing } else { Signing::Wrong };
-    Ok(Json(send_ipn(&state, payment_id, &status, ipn_body, signature, signing).await))
+    let signing = if body.missing == Some(true) {
+        Signing::Missing
+    } else {
+        Signing::Wrong
+    };
+    Ok(Json(
+        send_ipn(&state, payment_id, &status, ipn_body, signature, signing).await,
+    ))
 }
 
-async fn control_invoice(State(state): State<FakeState>, Path(invoice_id): Path<String>) -> Result<Json<Value>, ControlFailure> {
+async fn control_invoice(
+    State(state): State<FakeState>,
+    Path(invoice_id): Path<String>,
+) -> Result<Json<Value>, ControlFailure> {
     let world = state.world();
     let invoice = world
         .invoices
@@ -685,7 +818,11 @@ struct PageQuery {
 async fn invoice_page(State(state): State<FakeState>, Query(query): Query<PageQuery>) -> Response {
     let world = state.world();
     let Some(invoice) = world.invoices.get(&query.iid) else {
-        return (StatusCode::NOT_FOUND, Html("<h1>Invoice not found</h1>".to_string())).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>Invoice not found</h1>".to_string()),
+        )
+            .into_response();
     };
     let esc = super::html_escape;
     Html(format!(
@@ -709,9 +846,18 @@ async fn page_pay(State(state): State<FakeState>, Path(invoice_id): Path<String>
                 .get(&invoice_id)
                 .and_then(|i| i.success_url.clone());
             let link = back
-                .map(|url| format!(r#"<p><a href="{}">Back to the shop</a></p>"#, super::html_escape(&url)))
+                .map(|url| {
+                    format!(
+                        r#"<p><a href="{}">Back to the shop</a></p>"#,
+                        super::html_escape(&url)
+                    )
+                })
                 .unwrap_or_default();
-            Html(format!("<h1>Paid: payment {}</h1>{link}", outcome.payment_id)).into_response()
+            Html(format!(
+                "<h1>Paid: payment {}</h1>{link}",
+                outcome.payment_id
+            ))
+            .into_response()
         }
         Err(failure) => failure.into_response(),
     }
@@ -755,8 +901,17 @@ impl NowPaymentsControl {
         self.pay_with(invoice_id, &PayPlan::default()).await
     }
 
-    pub async fn pay_with(&self, invoice_id: &str, plan: &PayPlan) -> Result<PayOutcome, ControlError> {
-        super::control_call(self.http.post(self.url(&format!("/invoices/{invoice_id}/pay"))).json(plan)).await
+    pub async fn pay_with(
+        &self,
+        invoice_id: &str,
+        plan: &PayPlan,
+    ) -> Result<PayOutcome, ControlError> {
+        super::control_call(
+            self.http
+                .post(self.url(&format!("/invoices/{invoice_id}/pay")))
+                .json(plan),
+        )
+        .await
     }
 
     /// Moves a payment to another status (failed, expired, refunded...) and sends its IPN.
@@ -771,7 +926,11 @@ impl NowPaymentsControl {
 
     /// Sends the payment's last IPN again, byte for byte.
     pub async fn replay(&self, payment_id: u64) -> Result<SentIpn, ControlError> {
-        super::control_call(self.http.post(self.url(&format!("/payments/{payment_id}/replay")))).await
+        super::control_call(
+            self.http
+                .post(self.url(&format!("/payments/{payment_id}/replay"))),
+        )
+        .await
     }
 
     /// Sends the payment's last IPN with a wrong signature.

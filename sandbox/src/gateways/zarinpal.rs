@@ -99,7 +99,9 @@ struct FakeState {
 
 impl FakeState {
     fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -111,7 +113,10 @@ pub struct FakeZarinpal {
 
 impl FakeZarinpal {
     /// Starts on `addr` (loopback; port 0 picks a free port).
-    pub async fn start(addr: SocketAddr, options: ZarinpalOptions) -> Result<FakeZarinpal, GatewayError> {
+    pub async fn start(
+        addr: SocketAddr,
+        options: ZarinpalOptions,
+    ) -> Result<FakeZarinpal, GatewayError> {
         let listener = super::bind(addr).await?;
         let state = FakeState {
             world: Arc::new(Mutex::new(World {
@@ -162,9 +167,15 @@ fn router(state: FakeState) -> Router {
         .route("/pg/StartPay/{authority}/cancel", post(page_cancel))
         .route("/_sandbox/zarinpal/payments", get(list_payments))
         .route("/_sandbox/zarinpal/payments/{authority}", get(one_payment))
-        .route("/_sandbox/zarinpal/payments/{authority}/complete", post(complete))
+        .route(
+            "/_sandbox/zarinpal/payments/{authority}/complete",
+            post(complete),
+        )
         .route("/_sandbox/zarinpal/payments/{authority}/fail", post(fail))
-        .route("/_sandbox/zarinpal/payments/{authority}/replay", post(replay))
+        .route(
+            "/_sandbox/zarinpal/payments/{authority}/replay",
+            post(replay),
+        )
         .with_state(state)
 }
 
@@ -203,7 +214,10 @@ fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> 
 /// The merchant id must be present and the configured one.
 fn check_merchant(world: &World, body: &serde_json::Map<String, Value>) -> Result<(), Response> {
     match body.get("merchant_id").and_then(Value::as_str) {
-        None | Some("") => Err(validation("merchant_id", "The merchant id field is required.")),
+        None | Some("") => Err(validation(
+            "merchant_id",
+            "The merchant id field is required.",
+        )),
         Some(id) if id != world.merchant_id => Err(error(
             -10,
             "Terminal is not valid, please check merchant_id or ip address.",
@@ -252,25 +266,52 @@ async fn request(State(state): State<FakeState>, body: axum::body::Bytes) -> Res
         Some(_) => return validation("currency", "The selected currency is invalid."),
     };
     let Some(amount) = integer(body.get("amount")) else {
-        return validation("amount", "The amount field is required and must be an integer.");
+        return validation(
+            "amount",
+            "The amount field is required and must be an integer.",
+        );
     };
-    let rial = if currency == "IRT" { amount.saturating_mul(10) } else { amount };
+    let rial = if currency == "IRT" {
+        amount.saturating_mul(10)
+    } else {
+        amount
+    };
     if rial < MIN_RIAL {
-        return validation("amount", "The amount must be at least 1000 Toman (10000 Rial).");
+        return validation(
+            "amount",
+            "The amount must be at least 1000 Toman (10000 Rial).",
+        );
     }
     if rial > MAX_RIAL {
         return validation("amount", "The amount is more than the terminal allows.");
     }
-    let callback_url = body.get("callback_url").and_then(Value::as_str).unwrap_or("");
+    let callback_url = body
+        .get("callback_url")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if url::Url::parse(callback_url).map(|u| u.scheme().starts_with("http")) != Ok(true) {
-        return validation("callback_url", "The callback url field is required and must be a URL.");
+        return validation(
+            "callback_url",
+            "The callback url field is required and must be a URL.",
+        );
     }
-    let description = body.get("description").and_then(Value::as_str).unwrap_or("");
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if description.is_empty() || description.chars().count() > 500 {
-        return validation("description", "The description field is required (at most 500 characters).");
+        return validation(
+            "description",
+            "The description field is required (at most 500 characters).",
+        );
     }
     let metadata = body.get("metadata").cloned().unwrap_or(Value::Null);
-    let text = |key: &str| metadata.get(key).and_then(Value::as_str).map(str::to_string);
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let authority = new_authority();
     world.payments.insert(
         authority.clone(),
@@ -302,7 +343,8 @@ async fn request(State(state): State<FakeState>, body: axum::body::Bytes) -> Res
 fn card_fields(authority: &str) -> (String, String) {
     use sha2::{Digest, Sha256};
     let card_pan = "502229******5995".to_string();
-    let card_hash = hex::encode(Sha256::digest(format!("card:{authority}").as_bytes())).to_uppercase();
+    let card_hash =
+        hex::encode(Sha256::digest(format!("card:{authority}").as_bytes())).to_uppercase();
     (card_pan, card_hash)
 }
 
@@ -316,22 +358,37 @@ async fn verify(State(state): State<FakeState>, body: axum::body::Bytes) -> Resp
     if let Err(response) = check_merchant(world, &body) {
         return response;
     }
-    let Some(authority) = body.get("authority").and_then(Value::as_str).filter(|a| !a.is_empty()) else {
+    let Some(authority) = body
+        .get("authority")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    else {
         return validation("authority", "The authority field is required.");
     };
     let Some(amount) = integer(body.get("amount")) else {
-        return validation("amount", "The amount field is required and must be an integer.");
+        return validation(
+            "amount",
+            "The amount field is required and must be an integer.",
+        );
     };
     let Some(payment) = world.payments.get_mut(authority) else {
         return error(-54, "Invalid authority.", json!([]));
     };
     payment.verify_calls += 1;
     if amount != payment.amount {
-        return error(-50, "Session is not valid, amounts values is not the same.", json!([]));
+        return error(
+            -50,
+            "Session is not valid, amounts values is not the same.",
+            json!([]),
+        );
     }
     let code = match payment.state {
         ZarinpalState::Created | ZarinpalState::Failed => {
-            return error(-51, "Session is not valid, session is not active paid try.", json!([]));
+            return error(
+                -51,
+                "Session is not valid, session is not active paid try.",
+                json!([]),
+            );
         }
         ZarinpalState::Paid => {
             payment.state = ZarinpalState::Verified;
@@ -390,19 +447,27 @@ fn callback_url(payment: &ZarinpalPayment, ok: bool) -> String {
 
 /// Moves a payment to paid (ok) or failed and returns the callback URL the buyer goes to.
 /// `amount` pretends the request was for another amount (a tampered or stale invoice).
-fn settle(state: &FakeState, authority: &str, ok: bool, amount: Option<i64>) -> Result<String, ControlFailure> {
+fn settle(
+    state: &FakeState,
+    authority: &str,
+    ok: bool,
+    amount: Option<i64>,
+) -> Result<String, ControlFailure> {
     let mut world = state.world();
-    let payment = world
-        .payments
-        .get_mut(authority)
-        .ok_or_else(|| ControlFailure::not_found(format!("no payment with authority {authority}")))?;
+    let payment = world.payments.get_mut(authority).ok_or_else(|| {
+        ControlFailure::not_found(format!("no payment with authority {authority}"))
+    })?;
     if payment.state != ZarinpalState::Created {
         return Err(ControlFailure::conflict(format!(
             "the payment is already {:?}; only a new payment can be paid or cancelled",
             payment.state
         )));
     }
-    payment.state = if ok { ZarinpalState::Paid } else { ZarinpalState::Failed };
+    payment.state = if ok {
+        ZarinpalState::Paid
+    } else {
+        ZarinpalState::Failed
+    };
     if let Some(amount) = amount {
         payment.amount = amount;
     }
@@ -431,7 +496,12 @@ fn settle_body(body: &[u8]) -> Result<Settle, ControlFailure> {
     serde_json::from_slice(body).map_err(|e| ControlFailure::bad_request(e.to_string()))
 }
 
-async fn settle_and_call(state: FakeState, authority: String, ok: bool, body: &[u8]) -> Result<Json<Delivery>, ControlFailure> {
+async fn settle_and_call(
+    state: FakeState,
+    authority: String,
+    ok: bool,
+    body: &[u8],
+) -> Result<Json<Delivery>, ControlFailure> {
     let settle_body = settle_body(body)?;
     let url = settle(&state, &authority, ok, settle_body.amount)?;
     if settle_body.deliver == Some(false) {
@@ -444,21 +514,31 @@ async fn settle_and_call(state: FakeState, authority: String, ok: bool, body: &[
     Ok(Json(call_back(&state, &url).await))
 }
 
-async fn complete(State(state): State<FakeState>, Path(authority): Path<String>, body: axum::body::Bytes) -> Result<Json<Delivery>, ControlFailure> {
+async fn complete(
+    State(state): State<FakeState>,
+    Path(authority): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Delivery>, ControlFailure> {
     settle_and_call(state, authority, true, &body).await
 }
 
-async fn fail(State(state): State<FakeState>, Path(authority): Path<String>, body: axum::body::Bytes) -> Result<Json<Delivery>, ControlFailure> {
+async fn fail(
+    State(state): State<FakeState>,
+    Path(authority): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Delivery>, ControlFailure> {
     settle_and_call(state, authority, false, &body).await
 }
 
-async fn replay(State(state): State<FakeState>, Path(authority): Path<String>) -> Result<Json<Delivery>, ControlFailure> {
+async fn replay(
+    State(state): State<FakeState>,
+    Path(authority): Path<String>,
+) -> Result<Json<Delivery>, ControlFailure> {
     let url = {
         let world = state.world();
-        let payment = world
-            .payments
-            .get(&authority)
-            .ok_or_else(|| ControlFailure::not_found(format!("no payment with authority {authority}")))?;
+        let payment = world.payments.get(&authority).ok_or_else(|| {
+            ControlFailure::not_found(format!("no payment with authority {authority}"))
+        })?;
         payment
             .last_callback
             .clone()
@@ -473,7 +553,10 @@ async fn list_payments(State(state): State<FakeState>) -> Json<Value> {
     Json(json!({"payments": all}))
 }
 
-async fn one_payment(State(state): State<FakeState>, Path(authority): Path<String>) -> Result<Json<ZarinpalPayment>, ControlFailure> {
+async fn one_payment(
+    State(state): State<FakeState>,
+    Path(authority): Path<String>,
+) -> Result<Json<ZarinpalPayment>, ControlFailure> {
     state
         .world()
         .payments
@@ -486,7 +569,11 @@ async fn one_payment(State(state): State<FakeState>, Path(authority): Path<Strin
 async fn start_pay_page(State(state): State<FakeState>, Path(authority): Path<String>) -> Response {
     let world = state.world();
     let Some(payment) = world.payments.get(&authority) else {
-        return (StatusCode::NOT_FOUND, Html("<h1>Invalid authority / تراکنش نامعتبر</h1>".to_string())).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>Invalid authority / تراکنش نامعتبر</h1>".to_string()),
+        )
+            .into_response();
     };
     let esc = super::html_escape;
     let open = payment.state == ZarinpalState::Created;
@@ -566,13 +653,19 @@ impl ZarinpalControl {
 
     /// The buyer pays, but the request is recorded with another `amount`, so verifying with
     /// the invoice's amount answers -50.
-    pub async fn complete_with_amount(&self, authority: &str, amount: i64) -> Result<Delivery, ControlError> {
-        self.settle(authority, "complete", json!({"amount": amount})).await
+    pub async fn complete_with_amount(
+        &self,
+        authority: &str,
+        amount: i64,
+    ) -> Result<Delivery, ControlError> {
+        self.settle(authority, "complete", json!({"amount": amount}))
+            .await
     }
 
     /// The buyer pays but never comes back (no callback is called).
     pub async fn complete_silently(&self, authority: &str) -> Result<Delivery, ControlError> {
-        self.settle(authority, "complete", json!({"deliver": false})).await
+        self.settle(authority, "complete", json!({"deliver": false}))
+            .await
     }
 
     /// The buyer cancels; the fake calls the callback URL with `Status=NOK`.
@@ -585,7 +678,17 @@ impl ZarinpalControl {
         super::control_call(self.http.post(self.url(&format!("/{authority}/replay")))).await
     }
 
-    async fn settle(&self, authority: &str, action: &str, body: Value) -> Result<Delivery, ControlError> {
-        super::control_call(self.http.post(self.url(&format!("/{authority}/{action}"))).json(&body)).await
+    async fn settle(
+        &self,
+        authority: &str,
+        action: &str,
+        body: Value,
+    ) -> Result<Delivery, ControlError> {
+        super::control_call(
+            self.http
+                .post(self.url(&format!("/{authority}/{action}")))
+                .json(&body),
+        )
+        .await
     }
 }

@@ -89,7 +89,9 @@ pub struct Faults {
 impl Faults {
     fn lock(&self) -> MutexGuard<'_, FaultState> {
         // A panic while holding this lock cannot leave the state half-changed.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn set_down(&self, down: bool) {
@@ -198,17 +200,28 @@ async fn traffic<T: ControlTarget>(
     }
 }
 
-async fn down<T: ControlTarget>(State(target): State<Arc<T>>, Json(body): Json<DownBody>) -> Response {
+async fn down<T: ControlTarget>(
+    State(target): State<Arc<T>>,
+    Json(body): Json<DownBody>,
+) -> Response {
     target.faults().set_down(body.down);
     Json(serde_json::json!({ "ok": true })).into_response()
 }
 
-async fn slow<T: ControlTarget>(State(target): State<Arc<T>>, Json(body): Json<SlowBody>) -> Response {
-    target.faults().set_delay(Duration::from_millis(body.delay_ms));
+async fn slow<T: ControlTarget>(
+    State(target): State<Arc<T>>,
+    Json(body): Json<SlowBody>,
+) -> Response {
+    target
+        .faults()
+        .set_delay(Duration::from_millis(body.delay_ms));
     Json(serde_json::json!({ "ok": true })).into_response()
 }
 
-async fn fail<T: ControlTarget>(State(target): State<Arc<T>>, Json(rule): Json<FailRule>) -> Response {
+async fn fail<T: ControlTarget>(
+    State(target): State<Arc<T>>,
+    Json(rule): Json<FailRule>,
+) -> Response {
     target.faults().fail_next(rule);
     Json(serde_json::json!({ "ok": true })).into_response()
 }

@@ -34,7 +34,11 @@ impl PanelControl {
         }
     }
 
-    async fn post(&self, route: &str, body: &impl Serialize) -> Result<serde_json::Value, ControlError> {
+    async fn post(
+        &self,
+        route: &str,
+        body: &impl Serialize,
+    ) -> Result<serde_json::Value, ControlError> {
         let response = self
             .http
             .post(format!("{}/_sandbox/{route}", self.root))
@@ -66,7 +70,9 @@ impl PanelControl {
     /// Delays every panel call by `delay` (zero: no delay).
     pub async fn set_delay(&self, delay: Duration) -> Result<(), ControlError> {
         let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        self.post("slow", &json!({ "delay_ms": delay_ms })).await.map(drop)
+        self.post("slow", &json!({ "delay_ms": delay_ms }))
+            .await
+            .map(drop)
     }
 
     /// Makes the next `count` calls of `path` (full path, e.g. `/api/user`; and `method`,

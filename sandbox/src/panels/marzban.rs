@@ -137,7 +137,9 @@ pub struct MarzbanState {
 
 impl MarzbanState {
     fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn links(&self, user: &User) -> Vec<String> {
@@ -195,7 +197,12 @@ impl MarzbanState {
         })
     }
 
-    fn new_user(&self, username: String, proxies: BTreeMap<String, String>, inbounds: BTreeMap<String, Vec<String>>) -> User {
+    fn new_user(
+        &self,
+        username: String,
+        proxies: BTreeMap<String, String>,
+        inbounds: BTreeMap<String, Vec<String>>,
+    ) -> User {
         User {
             username,
             base: BaseStatus::Active,
@@ -224,7 +231,12 @@ impl MarzbanState {
     }
 }
 
-fn share_link(protocol: &str, credential: &str, inbound: &MarzbanInbound, username: &str) -> String {
+fn share_link(
+    protocol: &str,
+    credential: &str,
+    inbound: &MarzbanInbound,
+    username: &str,
+) -> String {
     let name = format!("{} ({username})", inbound.tag).replace(' ', "%20");
     match protocol {
         "vmess" => {
@@ -234,7 +246,10 @@ fn share_link(protocol: &str, credential: &str, inbound: &MarzbanInbound, userna
                 base64::engine::general_purpose::STANDARD.encode(config.to_string())
             )
         }
-        "trojan" => format!("trojan://{credential}@127.0.0.1:{}?security=none#{name}", inbound.port),
+        "trojan" => format!(
+            "trojan://{credential}@127.0.0.1:{}?security=none#{name}",
+            inbound.port
+        ),
         "shadowsocks" => format!("ss://{credential}@127.0.0.1:{}#{name}", inbound.port),
         _ => format!(
             "vless://{credential}@127.0.0.1:{}?security=none&type=tcp#{name}",
@@ -304,7 +319,10 @@ impl ControlTarget for MarzbanState {
                 continue;
             }
             let proxies = protocols.iter().map(|p| (p.clone(), new_uuid())).collect();
-            let inbounds = protocols.iter().map(|p| (p.clone(), self.tags_of(p))).collect();
+            let inbounds = protocols
+                .iter()
+                .map(|p| (p.clone(), self.tags_of(p)))
+                .collect();
             let mut user = self.new_user(username, proxies, inbounds);
             user.data_limit = request.limit_bytes;
             user.used = request.used_bytes;
@@ -324,7 +342,10 @@ pub struct FakeMarzban {
 
 impl FakeMarzban {
     /// Serves on `addr` (loopback; port 0 picks a free port).
-    pub async fn start(addr: SocketAddr, options: FakeMarzbanOptions) -> Result<FakeMarzban, FakePanelError> {
+    pub async fn start(
+        addr: SocketAddr,
+        options: FakeMarzbanOptions,
+    ) -> Result<FakeMarzban, FakePanelError> {
         for inbound in &options.inbounds {
             if !PROTOCOLS.contains(&inbound.protocol.as_str()) {
                 return Err(FakePanelError::Options(format!(
@@ -413,10 +434,16 @@ fn unauthorized() -> Response {
 }
 
 fn authorized(state: &MarzbanState, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
         return false;
     };
     state.lock().tokens.contains(token.trim())
@@ -464,13 +491,16 @@ async fn inbounds(State(state): State<Arc<MarzbanState>>, headers: HeaderMap) ->
     require_auth!(state, headers);
     let mut grouped: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for inbound in &state.options.inbounds {
-        grouped.entry(inbound.protocol.clone()).or_default().push(json!({
-            "tag": inbound.tag,
-            "protocol": inbound.protocol,
-            "network": "tcp",
-            "tls": "none",
-            "port": inbound.port,
-        }));
+        grouped
+            .entry(inbound.protocol.clone())
+            .or_default()
+            .push(json!({
+                "tag": inbound.tag,
+                "protocol": inbound.protocol,
+                "network": "tcp",
+                "tls": "none",
+                "port": inbound.port,
+            }));
     }
     Json(grouped).into_response()
 }
@@ -490,7 +520,10 @@ fn read_proxies(
     let mut credentials = BTreeMap::new();
     for (protocol, settings) in proxies {
         if !PROTOCOLS.contains(&protocol.as_str()) {
-            return Err(validation("proxies", &format!("unknown proxy type {protocol}")));
+            return Err(validation(
+                "proxies",
+                &format!("unknown proxy type {protocol}"),
+            ));
         }
         let given = settings
             .get("id")
@@ -508,7 +541,11 @@ fn read_proxies(
             let tags: Vec<String> = requested
                 .get(protocol)
                 .and_then(Value::as_array)
-                .map(|tags| tags.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+                .map(|tags| {
+                    tags.iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             for tag in &tags {
                 if !state.tags_of(protocol).contains(tag) {
@@ -518,7 +555,11 @@ fn read_proxies(
                     ));
                 }
             }
-            let tags = if tags.is_empty() { state.tags_of(protocol) } else { tags };
+            let tags = if tags.is_empty() {
+                state.tags_of(protocol)
+            } else {
+                tags
+            };
             inbounds.insert(protocol.clone(), tags);
         }
     }
@@ -546,7 +587,10 @@ async fn add_user(
     let Some(body) = body.as_object() else {
         return validation("body", "Input should be a valid dictionary");
     };
-    let username = body.get("username").and_then(Value::as_str).unwrap_or_default();
+    let username = body
+        .get("username")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !valid_username(username) {
         return validation(
             "username",
@@ -557,7 +601,8 @@ async fn add_user(
         Ok(read) => read,
         Err(response) => return response,
     };
-    let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit")) {
+    let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit"))
+    {
         (Ok(expire), Ok(limit)) => (expire.unwrap_or(0), limit.unwrap_or(0)),
         (Err(response), _) | (_, Err(response)) => return response,
     };
@@ -574,7 +619,11 @@ async fn add_user(
         .get("on_hold_expire_duration")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    user.note = body.get("note").and_then(Value::as_str).unwrap_or_default().to_string();
+    user.note = body
+        .get("note")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let mut store = state.lock();
     if store.ids.contains_key(username) {
         return detail(StatusCode::CONFLICT, "User already exists");
@@ -607,7 +656,8 @@ async fn modify_user(
     let Some(body) = body.as_object() else {
         return validation("body", "Input should be a valid dictionary");
     };
-    let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit")) {
+    let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit"))
+    {
         (Ok(expire), Ok(limit)) => (expire, limit),
         (Err(response), _) | (_, Err(response)) => return response,
     };
@@ -616,7 +666,12 @@ async fn modify_user(
         Some("active") => Some(BaseStatus::Active),
         Some("disabled") => Some(BaseStatus::Disabled),
         Some("on_hold") => Some(BaseStatus::OnHold),
-        Some(_) => return validation("status", "Input should be 'active', 'disabled' or 'on_hold'"),
+        Some(_) => {
+            return validation(
+                "status",
+                "Input should be 'active', 'disabled' or 'on_hold'",
+            )
+        }
     };
     let proxies = if body.contains_key("proxies") {
         match read_proxies(&state, body) {
@@ -704,7 +759,9 @@ async fn revoke_sub(
     }
     let user = user.clone();
     store.subs.remove(&old);
-    store.subs.insert(user.sub_token.clone(), user.username.clone());
+    store
+        .subs
+        .insert(user.sub_token.clone(), user.username.clone());
     drop(store);
     Json(state.user_json(&user, now_secs())).into_response()
 }
@@ -733,24 +790,41 @@ async fn list_users(
     Json(json!({ "users": users, "total": store.users.len() })).into_response()
 }
 
-async fn subscription(State(state): State<Arc<MarzbanState>>, Path(token): Path<String>) -> Response {
+async fn subscription(
+    State(state): State<Arc<MarzbanState>>,
+    Path(token): Path<String>,
+) -> Response {
     let store = state.lock();
     let Some(user) = store.subs.get(&token).and_then(|name| store.user(name)) else {
         return detail(StatusCode::NOT_FOUND, "Not Found");
     };
     let body = base64::engine::general_purpose::STANDARD.encode(state.links(user).join("\n"));
-    let info = userinfo_header(user.used / 2, user.used - user.used / 2, user.data_limit, user.expire);
+    let info = userinfo_header(
+        user.used / 2,
+        user.used - user.used / 2,
+        user.data_limit,
+        user.expire,
+    );
     (
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (header::HeaderName::from_static("subscription-userinfo"), info),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static("subscription-userinfo"),
+                info,
+            ),
         ],
         body,
     )
         .into_response()
 }
 
-async fn subscription_info(State(state): State<Arc<MarzbanState>>, Path(token): Path<String>) -> Response {
+async fn subscription_info(
+    State(state): State<Arc<MarzbanState>>,
+    Path(token): Path<String>,
+) -> Response {
     let store = state.lock();
     match store.subs.get(&token).and_then(|name| store.user(name)) {
         Some(user) => Json(state.user_json(user, now_secs())).into_response(),

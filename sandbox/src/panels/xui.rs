@@ -239,7 +239,10 @@ pub struct XuiState {
 
 impl XuiState {
     fn lock(&self) -> MutexGuard<'_, Store> {
-        let mut store = self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut store = self
+            .store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         store.disable_invalid(now_ms());
         store
     }
@@ -396,7 +399,10 @@ pub struct FakeXui {
 }
 
 impl FakeXui {
-    pub async fn start(addr: SocketAddr, options: FakeXuiOptions) -> Result<FakeXui, FakePanelError> {
+    pub async fn start(
+        addr: SocketAddr,
+        options: FakeXuiOptions,
+    ) -> Result<FakeXui, FakePanelError> {
         if !options.base_path.starts_with('/') || !options.base_path.ends_with('/') {
             return Err(FakePanelError::Options(format!(
                 "the base path must start and end with /, not {}",
@@ -404,7 +410,9 @@ impl FakeXui {
             )));
         }
         if options.api_token.is_some() && options.generation == XuiGeneration::Two {
-            return Err(FakePanelError::Options("3x-UI 2.x has no API tokens".into()));
+            return Err(FakePanelError::Options(
+                "3x-UI 2.x has no API tokens".into(),
+            ));
         }
         let sub_addr = options.sub_addr;
         let state = Arc::new(XuiState {
@@ -423,7 +431,10 @@ impl FakeXui {
 
     /// The panel's address including its base path, e.g. `http://127.0.0.1:41234/random-path/`.
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.panel.local_addr, self.state.options.base_path)
+        format!(
+            "http://{}{}",
+            self.panel.local_addr, self.state.options.base_path
+        )
     }
 
     /// The panel's root, where the `/_sandbox/...` control routes are.
@@ -519,7 +530,9 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
 
 fn set_cookie(response: &mut Response, value: &str) {
     if let Ok(header_value) = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly").parse() {
-        response.headers_mut().append(header::SET_COOKIE, header_value);
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, header_value);
     }
 }
 
@@ -641,7 +654,9 @@ fn api_call(
     };
     if let Auth::Cookie { csrf } = &auth {
         let needs_csrf = state.options.generation == XuiGeneration::Three && *method != Method::GET;
-        let sent = headers.get("X-CSRF-Token").and_then(|value| value.to_str().ok());
+        let sent = headers
+            .get("X-CSRF-Token")
+            .and_then(|value| value.to_str().ok());
         if needs_csrf && sent != Some(csrf.as_str()) {
             return (
                 StatusCode::FORBIDDEN,
@@ -653,7 +668,11 @@ fn api_call(
     let segments: Vec<&str> = api.split('/').collect();
     let params = query_map(query);
     let body = body_map(headers, body);
-    match (state.options.generation, method.as_str(), segments.as_slice()) {
+    match (
+        state.options.generation,
+        method.as_str(),
+        segments.as_slice(),
+    ) {
         (_, "GET", ["inbounds", "list"]) => {
             let inbounds: Vec<Value> = state
                 .options
@@ -663,16 +682,18 @@ fn api_call(
                 .collect();
             ok(json!(inbounds))
         }
-        (XuiGeneration::Two, "POST", ["inbounds", "addClient"]) => add_client_two(state, &mut store, &body),
+        (XuiGeneration::Two, "POST", ["inbounds", "addClient"]) => {
+            add_client_two(state, &mut store, &body)
+        }
         (XuiGeneration::Two, "POST", ["inbounds", "updateClient", credential]) => {
             update_client_two(&mut store, credential, &body)
         }
         (XuiGeneration::Two, "POST", ["inbounds", inbound, "delClient", credential]) => {
             match store.email_of_credential(credential) {
                 Some(email)
-                    if store
-                        .client(&email)
-                        .is_some_and(|(_, c)| c.inbound_ids.iter().any(|id| id.to_string() == *inbound)) =>
+                    if store.client(&email).is_some_and(|(_, c)| {
+                        c.inbound_ids.iter().any(|id| id.to_string() == *inbound)
+                    }) =>
                 {
                     store.remove(&email);
                     msg(true, "Client deleted", Value::Null)
@@ -690,7 +711,11 @@ fn api_call(
             reset_traffic(&mut store, email)
         }
         (XuiGeneration::Three, "GET", ["clients", "list"]) => {
-            let records: Vec<Value> = store.clients.iter().map(|(row, c)| c.record(*row)).collect();
+            let records: Vec<Value> = store
+                .clients
+                .iter()
+                .map(|(row, c)| c.record(*row))
+                .collect();
             ok(json!(records))
         }
         (XuiGeneration::Three, "GET", ["clients", "list", "paged"]) => list_paged(&store, &params),
@@ -706,7 +731,9 @@ fn api_call(
             Some((_, client)) => ok(json!(state.links(client))),
             None => fail("client not found"),
         },
-        (XuiGeneration::Three, "POST", ["clients", "add"]) => add_client_three(state, &mut store, &body),
+        (XuiGeneration::Three, "POST", ["clients", "add"]) => {
+            add_client_three(state, &mut store, &body)
+        }
         (XuiGeneration::Three, "POST", ["clients", "update", email]) => {
             match store.client_mut(email) {
                 Some(client) => match apply_payload(client, &body) {
@@ -723,7 +750,9 @@ fn api_call(
                 fail("client not found")
             }
         }
-        (XuiGeneration::Three, "POST", ["clients", "resetTraffic", email]) => reset_traffic(&mut store, email),
+        (XuiGeneration::Three, "POST", ["clients", "resetTraffic", email]) => {
+            reset_traffic(&mut store, email)
+        }
         _ => not_found(),
     }
 }
@@ -751,8 +780,16 @@ fn int_field(map: &Map<String, Value>, key: &str) -> Result<Option<i64>, String>
 }
 
 /// A new client from a client payload (`id` is the credential; generated when missing).
-fn client_from_payload(payload: &Map<String, Value>, inbound_ids: Vec<i64>) -> Result<Client, String> {
-    let email = payload.get("email").and_then(Value::as_str).unwrap_or_default().trim().to_string();
+fn client_from_payload(
+    payload: &Map<String, Value>,
+    inbound_ids: Vec<i64>,
+) -> Result<Client, String> {
+    let email = payload
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     if email.is_empty() {
         return Err("empty client email".into());
     }
@@ -785,19 +822,38 @@ fn apply_payload(client: &mut Client, payload: &Map<String, Value>) -> Result<()
     if total < 0 {
         return Err("totalGB must not be negative".into());
     }
-    if let Some(id) = payload.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) {
+    if let Some(id) = payload
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+    {
         client.uuid = id.to_string();
     }
-    if let Some(sub_id) = payload.get("subId").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    if let Some(sub_id) = payload
+        .get("subId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         client.sub_id = sub_id.to_string();
     }
     client.total = total;
     client.expiry_ms = int_field(payload, "expiryTime")?.unwrap_or(0);
     client.limit_ip = int_field(payload, "limitIp")?.unwrap_or(0);
     client.reset = int_field(payload, "reset")?.unwrap_or(0);
-    client.enable = payload.get("enable").and_then(Value::as_bool).unwrap_or(true);
-    client.comment = payload.get("comment").and_then(Value::as_str).unwrap_or_default().to_string();
-    client.flow = payload.get("flow").and_then(Value::as_str).unwrap_or_default().to_string();
+    client.enable = payload
+        .get("enable")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    client.comment = payload
+        .get("comment")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    client.flow = payload
+        .get("flow")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     client.tg_id = payload.get("tgId").cloned().unwrap_or(json!(0));
     client.updated_ms = now_ms();
     Ok(())
@@ -813,13 +869,26 @@ fn settings_clients(body: &Map<String, Value>) -> Result<Vec<Map<String, Value>>
     Ok(settings
         .get("clients")
         .and_then(Value::as_array)
-        .map(|clients| clients.iter().filter_map(|c| c.as_object().cloned()).collect())
+        .map(|clients| {
+            clients
+                .iter()
+                .filter_map(|c| c.as_object().cloned())
+                .collect()
+        })
         .unwrap_or_default())
 }
 
 fn add_client_two(state: &XuiState, store: &mut Store, body: &Map<String, Value>) -> Response {
     let inbound_id = match int_field(body, "id") {
-        Ok(Some(id)) if state.options.inbounds.iter().any(|inbound| inbound.id == id) => id,
+        Ok(Some(id))
+            if state
+                .options
+                .inbounds
+                .iter()
+                .any(|inbound| inbound.id == id) =>
+        {
+            id
+        }
         Ok(_) => return fail("inbound not found"),
         Err(problem) => return fail(&problem),
     };
@@ -876,10 +945,13 @@ fn add_client_three(state: &XuiState, store: &mut Store, body: &Map<String, Valu
     if inbound_ids.is_empty() {
         return fail("at least one inbound is required");
     }
-    if let Some(missing) = inbound_ids
-        .iter()
-        .find(|id| !state.options.inbounds.iter().any(|inbound| inbound.id == **id))
-    {
+    if let Some(missing) = inbound_ids.iter().find(|id| {
+        !state
+            .options
+            .inbounds
+            .iter()
+            .any(|inbound| inbound.id == **id)
+    }) {
         return fail(&format!("inbound {missing} not found"));
     }
     let client = match client_from_payload(payload, inbound_ids) {
@@ -918,7 +990,11 @@ fn reset_traffic(store: &mut Store, email: &str) -> Response {
 }
 
 fn list_paged(store: &Store, params: &HashMap<String, String>) -> Response {
-    let page: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let page: usize = params
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let size: usize = params
         .get("pageSize")
         .and_then(|p| p.parse().ok())
@@ -973,7 +1049,11 @@ async fn subscription(State(state): State<Arc<XuiState>>, Path(sub_id): Path<Str
     let up: i64 = clients.iter().map(|c| c.up).sum();
     let down: i64 = clients.iter().map(|c| c.down).sum();
     let total: i64 = clients.iter().map(|c| c.total).sum();
-    let expire = clients.iter().map(|c| c.expiry_ms.max(0) / 1000).max().unwrap_or(0);
+    let expire = clients
+        .iter()
+        .map(|c| c.expiry_ms.max(0) / 1000)
+        .max()
+        .unwrap_or(0);
     let info = userinfo_header(
         u64::try_from(up).unwrap_or_default(),
         u64::try_from(down).unwrap_or_default(),
@@ -982,8 +1062,14 @@ async fn subscription(State(state): State<Arc<XuiState>>, Path(sub_id): Path<Str
     );
     (
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (header::HeaderName::from_static("subscription-userinfo"), info),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static("subscription-userinfo"),
+                info,
+            ),
         ],
         base64::engine::general_purpose::STANDARD.encode(links.join("\n")),
     )

@@ -115,9 +115,15 @@ pub enum CheckoutRefusal {
 impl CheckoutRefusal {
     /// A short message for the buyer (Telegram shows it in the payment form).
     pub fn message(&self, locale: Locale) -> &'static str {
-        match locale {
-            Locale::Fa => "این صورتحساب دیگر معتبر نیست. لطفاً از ربات صورتحساب تازه بگیرید.",
-            Locale::En => "This invoice is no longer valid. Please ask the bot for a new one.",
+        match (self, locale) {
+            (CheckoutRefusal::WrongAmount { .. }, Locale::Fa) => {
+                "مبلغ این سفارش تغییر کرده است. لطفاً از ربات صورتحساب تازه بگیرید."
+            }
+            (CheckoutRefusal::WrongAmount { .. }, Locale::En) => {
+                "The price of this order has changed. Please ask the bot for a new invoice."
+            }
+            (_, Locale::Fa) => "این صورتحساب دیگر معتبر نیست. لطفاً از ربات صورتحساب تازه بگیرید.",
+            (_, Locale::En) => "This invoice is no longer valid. Please ask the bot for a new one.",
         }
     }
 }
