@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod mail;
 pub mod notify;
 pub mod outbox;
+pub mod tenants;
 pub mod texts;
 
 pub use error::{Error, Result};

@@ -64,7 +64,10 @@ fn sorted(value: &Value) -> String {
                 .collect();
             format!("{{{}}}", fields.join(","))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(sorted).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(sorted).collect::<Vec<_>>().join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -89,7 +92,12 @@ async fn start() -> (FakeNowPayments, reqwest::Client) {
     (fake, reqwest::Client::builder().no_proxy().build().unwrap())
 }
 
-async fn create_invoice(fake: &FakeNowPayments, http: &reqwest::Client, key: Option<&str>, body: Value) -> (u16, Value) {
+async fn create_invoice(
+    fake: &FakeNowPayments,
+    http: &reqwest::Client,
+    key: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
     let mut request = http.post(format!("{}/v1/invoice", fake.url())).json(&body);
     if let Some(key) = key {
         request = request.header("x-api-key", key);
@@ -113,15 +121,32 @@ fn invoice_body(ipn_url: &str) -> Value {
 #[tokio::test]
 async fn invoices_need_the_api_key_and_a_price() {
     let (fake, http) = start().await;
-    let status: Value = http.get(format!("{}/v1/status", fake.url())).send().await.unwrap().json().await.unwrap();
+    let status: Value = http
+        .get(format!("{}/v1/status", fake.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["message"], "OK");
     let body = invoice_body("http://127.0.0.1:9/ipn");
-    assert_eq!(create_invoice(&fake, &http, None, body.clone()).await.0, 401);
+    assert_eq!(
+        create_invoice(&fake, &http, None, body.clone()).await.0,
+        401
+    );
     let (status, wrong) = create_invoice(&fake, &http, Some("nope"), body.clone()).await;
-    assert_eq!((status, wrong["code"].as_str()), (403, Some("INVALID_API_KEY")));
+    assert_eq!(
+        (status, wrong["code"].as_str()),
+        (403, Some("INVALID_API_KEY"))
+    );
     assert_eq!(wrong["statusCode"], 403);
-    let (status, missing) = create_invoice(&fake, &http, Some(KEY), json!({"price_currency": "usd"})).await;
-    assert_eq!((status, missing["code"].as_str()), (400, Some("INVALID_REQUEST_PARAMS")));
+    let (status, missing) =
+        create_invoice(&fake, &http, Some(KEY), json!({"price_currency": "usd"})).await;
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (400, Some("INVALID_REQUEST_PARAMS"))
+    );
 
     let (status, invoice) = create_invoice(&fake, &http, Some(KEY), body).await;
     assert_eq!(status, 200, "{invoice}");
@@ -129,8 +154,15 @@ async fn invoices_need_the_api_key_and_a_price() {
     assert!(id.chars().all(|c| c.is_ascii_digit()));
     assert_eq!(invoice["price_amount"], "4.99");
     assert_eq!(invoice["order_id"], "inv-1");
-    assert_eq!(invoice["invoice_url"], format!("{}/payment/?iid={id}", fake.url()));
-    let page = http.get(invoice["invoice_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(
+        invoice["invoice_url"],
+        format!("{}/payment/?iid={id}", fake.url())
+    );
+    let page = http
+        .get(invoice["invoice_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("4.99 USD"));
 }
@@ -139,16 +171,27 @@ async fn invoices_need_the_api_key_and_a_price() {
 async fn ipns_are_signed_over_the_sorted_body_and_sent_unsorted() {
     let (fake, http) = start().await;
     let (url, inbox) = receiver().await;
-    let invoice = create_invoice(&fake, &http, Some(KEY), invoice_body(&url)).await.1;
+    let invoice = create_invoice(&fake, &http, Some(KEY), invoice_body(&url))
+        .await
+        .1;
     let id = invoice["id"].as_str().unwrap();
     let outcome = fake.control().pay(id).await.unwrap();
     assert_eq!(outcome.ipns.len(), 5);
-    assert!(outcome.ipns.iter().all(|ipn| ipn.delivery.http_status == Some(200)));
+    assert!(outcome
+        .ipns
+        .iter()
+        .all(|ipn| ipn.delivery.http_status == Some(200)));
     let ipns = wait(&inbox, 5).await;
     let mut statuses = Vec::new();
     for (signature, body) in &ipns {
-        assert_eq!(signature.as_deref(), Some(expected_signature(body).as_str()));
-        assert!(body.starts_with("{\"payment_id\":"), "sent in NowPayments' order: {body}");
+        assert_eq!(
+            signature.as_deref(),
+            Some(expected_signature(body).as_str())
+        );
+        assert!(
+            body.starts_with("{\"payment_id\":"),
+            "sent in NowPayments' order: {body}"
+        );
         let value: Value = serde_json::from_str(body).unwrap();
         assert_ne!(sorted(&value), *body, "the body itself is not sorted");
         assert_eq!(value["invoice_id"].to_string(), id);
@@ -158,7 +201,10 @@ async fn ipns_are_signed_over_the_sorted_body_and_sent_unsorted() {
         assert!(value["fee"].is_object());
         statuses.push(value["payment_status"].as_str().unwrap().to_string());
     }
-    assert_eq!(statuses, ["waiting", "confirming", "confirmed", "sending", "finished"]);
+    assert_eq!(
+        statuses,
+        ["waiting", "confirming", "confirmed", "sending", "finished"]
+    );
 
     // The payment as GET /v1/payment/{id} shows it.
     let payment: Value = http
@@ -185,7 +231,9 @@ async fn ipns_are_signed_over_the_sorted_body_and_sent_unsorted() {
 async fn replays_bad_signatures_and_out_of_order_deliveries() {
     let (fake, http) = start().await;
     let (url, inbox) = receiver().await;
-    let invoice = create_invoice(&fake, &http, Some(KEY), invoice_body(&url)).await.1;
+    let invoice = create_invoice(&fake, &http, Some(KEY), invoice_body(&url))
+        .await
+        .1;
     let id = invoice["id"].as_str().unwrap();
     let control = fake.control();
     let plan = PayPlan {
@@ -194,13 +242,20 @@ async fn replays_bad_signatures_and_out_of_order_deliveries() {
     };
     let outcome = control.pay_with(id, &plan).await.unwrap();
     control.replay(outcome.payment_id).await.unwrap();
-    control.send_bad_signature(outcome.payment_id).await.unwrap();
+    control
+        .send_bad_signature(outcome.payment_id)
+        .await
+        .unwrap();
     control.send_unsigned(outcome.payment_id).await.unwrap();
     let ipns = wait(&inbox, 8).await;
-    let status = |body: &str| serde_json::from_str::<Value>(body).unwrap()["payment_status"].clone();
+    let status =
+        |body: &str| serde_json::from_str::<Value>(body).unwrap()["payment_status"].clone();
     assert_eq!(status(&ipns[0].1), "finished", "newest first");
     assert_eq!(status(&ipns[4].1), "waiting");
-    assert_eq!(ipns[5].1, ipns[0].1, "a replay is byte for byte the last IPN");
+    assert_eq!(
+        ipns[5].1, ipns[0].1,
+        "a replay is byte for byte the last IPN"
+    );
     assert_eq!(ipns[6].1, ipns[0].1);
     assert_ne!(ipns[6].0, ipns[0].0, "a wrong signature");
     assert_eq!(ipns[7].0, None, "no signature");
@@ -211,12 +266,17 @@ async fn replays_bad_signatures_and_out_of_order_deliveries() {
 async fn an_underpayment_ends_partially_paid() {
     let (fake, http) = start().await;
     let (url, inbox) = receiver().await;
-    let invoice = create_invoice(&fake, &http, Some(KEY), invoice_body(&url)).await.1;
+    let invoice = create_invoice(&fake, &http, Some(KEY), invoice_body(&url))
+        .await
+        .1;
     let plan = PayPlan {
         paid_amount: Some("2.50".into()),
         ..PayPlan::default()
     };
-    fake.control().pay_with(invoice["id"].as_str().unwrap(), &plan).await.unwrap();
+    fake.control()
+        .pay_with(invoice["id"].as_str().unwrap(), &plan)
+        .await
+        .unwrap();
     let ipns = wait(&inbox, 3).await;
     let last: Value = serde_json::from_str(&ipns[2].1).unwrap();
     assert_eq!(last["payment_status"], "partially_paid");
@@ -227,12 +287,27 @@ async fn an_underpayment_ends_partially_paid() {
 #[tokio::test]
 async fn ipns_only_go_to_loopback() {
     let (fake, http) = start().await;
-    let invoice = create_invoice(&fake, &http, Some(KEY), invoice_body("https://shop.example.com/ipn")).await.1;
-    let outcome = fake.control().pay(invoice["id"].as_str().unwrap()).await.unwrap();
+    let invoice = create_invoice(
+        &fake,
+        &http,
+        Some(KEY),
+        invoice_body("https://shop.example.com/ipn"),
+    )
+    .await
+    .1;
+    let outcome = fake
+        .control()
+        .pay(invoice["id"].as_str().unwrap())
+        .await
+        .unwrap();
     for ipn in outcome.ipns {
         assert_eq!(ipn.delivery.http_status, None);
         assert!(ipn.delivery.error.unwrap().contains("loopback"));
     }
-    let refused = FakeNowPayments::start(SocketAddr::from(([10, 0, 0, 1], 0)), NowPaymentsOptions::default()).await;
+    let refused = FakeNowPayments::start(
+        SocketAddr::from(([10, 0, 0, 1], 0)),
+        NowPaymentsOptions::default(),
+    )
+    .await;
     assert!(matches!(refused, Err(GatewayError::NotLoopback(_))));
 }

@@ -29,7 +29,12 @@ async fn start() -> (FakeZarinpal, reqwest::Client) {
     (fake, http)
 }
 
-async fn post(fake: &FakeZarinpal, http: &reqwest::Client, path: &str, body: Value) -> (u16, Value) {
+async fn post(
+    fake: &FakeZarinpal,
+    http: &reqwest::Client,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
     let response = http
         .post(format!("{}{path}", fake.url()))
         .json(&body)
@@ -50,7 +55,13 @@ fn payment_request(amount: i64) -> Value {
 }
 
 async fn new_authority(fake: &FakeZarinpal, http: &reqwest::Client) -> String {
-    let (status, body) = post(fake, http, "/pg/v4/payment/request.json", payment_request(100_000)).await;
+    let (status, body) = post(
+        fake,
+        http,
+        "/pg/v4/payment/request.json",
+        payment_request(100_000),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body["data"]["authority"].as_str().unwrap().to_string()
 }
@@ -58,7 +69,13 @@ async fn new_authority(fake: &FakeZarinpal, http: &reqwest::Client) -> String {
 #[tokio::test]
 async fn request_answers_an_authority_in_zarinpals_shape() {
     let (fake, http) = start().await;
-    let (status, body) = post(&fake, &http, "/pg/v4/payment/request.json", payment_request(100_000)).await;
+    let (status, body) = post(
+        &fake,
+        &http,
+        "/pg/v4/payment/request.json",
+        payment_request(100_000),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["errors"], json!([]));
     assert_eq!(body["data"]["code"], 100);
@@ -77,21 +94,43 @@ async fn request_answers_an_authority_in_zarinpals_shape() {
 async fn requests_are_validated_with_zarinpals_codes() {
     let (fake, http) = start().await;
     let cases = [
-        (json!({"amount": 100_000, "callback_url": "http://127.0.0.1/x", "description": "d"}), -9),
+        (
+            json!({"amount": 100_000, "callback_url": "http://127.0.0.1/x", "description": "d"}),
+            -9,
+        ),
         (
             json!({"merchant_id": "00000000-0000-0000-0000-000000000001", "amount": 100_000, "callback_url": "http://127.0.0.1/x", "description": "d"}),
             -10,
         ),
         (payment_request(9_999), -9),
-        (json!({"merchant_id": MERCHANT, "amount": 1_000, "currency": "IRT", "callback_url": "http://127.0.0.1/x", "description": "d"}), 0),
-        (json!({"merchant_id": MERCHANT, "amount": 999, "currency": "IRT", "callback_url": "http://127.0.0.1/x", "description": "d"}), -9),
-        (json!({"merchant_id": MERCHANT, "amount": 100_000, "currency": "USD", "callback_url": "http://127.0.0.1/x", "description": "d"}), -9),
-        (json!({"merchant_id": MERCHANT, "amount": 100_000, "description": "d"}), -9),
-        (json!({"merchant_id": MERCHANT, "amount": 100_000, "callback_url": "http://127.0.0.1/x"}), -9),
-        (json!({"merchant_id": MERCHANT, "amount": 100_000, "callback_url": "http://127.0.0.1/x", "description": "d".repeat(501)}), -9),
+        (
+            json!({"merchant_id": MERCHANT, "amount": 1_000, "currency": "IRT", "callback_url": "http://127.0.0.1/x", "description": "d"}),
+            0,
+        ),
+        (
+            json!({"merchant_id": MERCHANT, "amount": 999, "currency": "IRT", "callback_url": "http://127.0.0.1/x", "description": "d"}),
+            -9,
+        ),
+        (
+            json!({"merchant_id": MERCHANT, "amount": 100_000, "currency": "USD", "callback_url": "http://127.0.0.1/x", "description": "d"}),
+            -9,
+        ),
+        (
+            json!({"merchant_id": MERCHANT, "amount": 100_000, "description": "d"}),
+            -9,
+        ),
+        (
+            json!({"merchant_id": MERCHANT, "amount": 100_000, "callback_url": "http://127.0.0.1/x"}),
+            -9,
+        ),
+        (
+            json!({"merchant_id": MERCHANT, "amount": 100_000, "callback_url": "http://127.0.0.1/x", "description": "d".repeat(501)}),
+            -9,
+        ),
     ];
     for (body, code) in cases {
-        let (status, answer) = post(&fake, &http, "/pg/v4/payment/request.json", body.clone()).await;
+        let (status, answer) =
+            post(&fake, &http, "/pg/v4/payment/request.json", body.clone()).await;
         if code == 0 {
             assert_eq!(status, 200, "{body} -> {answer}");
             continue;
@@ -101,8 +140,18 @@ async fn requests_are_validated_with_zarinpals_codes() {
         assert_eq!(answer["errors"]["code"], code, "{body} -> {answer}");
         assert!(answer["errors"]["message"].is_string());
     }
-    let amount_error = post(&fake, &http, "/pg/v4/payment/request.json", payment_request(1)).await.1;
-    assert!(amount_error["errors"]["validations"][0]["amount"].is_string(), "{amount_error}");
+    let amount_error = post(
+        &fake,
+        &http,
+        "/pg/v4/payment/request.json",
+        payment_request(1),
+    )
+    .await
+    .1;
+    assert!(
+        amount_error["errors"]["validations"][0]["amount"].is_string(),
+        "{amount_error}"
+    );
 }
 
 #[tokio::test]
@@ -116,13 +165,26 @@ async fn the_start_pay_page_pays_and_redirects_then_verify_answers_100_then_101(
         .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("خرید اشتراک") && html.contains("/pay\""), "{html}");
+    assert!(
+        html.contains("خرید اشتراک") && html.contains("/pay\""),
+        "{html}"
+    );
 
     // Unpaid: -51; inquiry says IN_BANK.
     let verify = json!({"merchant_id": MERCHANT, "amount": 100_000, "authority": authority});
-    assert_eq!(post(&fake, &http, "/pg/v4/payment/verify.json", verify.clone()).await.1["errors"]["code"], -51);
+    assert_eq!(
+        post(&fake, &http, "/pg/v4/payment/verify.json", verify.clone())
+            .await
+            .1["errors"]["code"],
+        -51
+    );
     let inquiry = json!({"merchant_id": MERCHANT, "authority": authority});
-    assert_eq!(post(&fake, &http, "/pg/v4/payment/inquiry.json", inquiry.clone()).await.1["data"]["status"], "IN_BANK");
+    assert_eq!(
+        post(&fake, &http, "/pg/v4/payment/inquiry.json", inquiry.clone())
+            .await
+            .1["data"]["status"],
+        "IN_BANK"
+    );
 
     let pay = http
         .post(format!("{}/pg/StartPay/{authority}/pay", fake.url()))
@@ -131,11 +193,19 @@ async fn the_start_pay_page_pays_and_redirects_then_verify_answers_100_then_101(
         .unwrap();
     assert_eq!(pay.status(), 303);
     let location = pay.headers()["location"].to_str().unwrap().to_string();
-    assert_eq!(location, format!("http://127.0.0.1:9/verify?Authority={authority}&Status=OK"));
+    assert_eq!(
+        location,
+        format!("http://127.0.0.1:9/verify?Authority={authority}&Status=OK")
+    );
 
     // A wrong amount: -50, and the payment stays unverified.
     let wrong = json!({"merchant_id": MERCHANT, "amount": 90_000, "authority": authority});
-    assert_eq!(post(&fake, &http, "/pg/v4/payment/verify.json", wrong).await.1["errors"]["code"], -50);
+    assert_eq!(
+        post(&fake, &http, "/pg/v4/payment/verify.json", wrong)
+            .await
+            .1["errors"]["code"],
+        -50
+    );
 
     let (status, first) = post(&fake, &http, "/pg/v4/payment/verify.json", verify.clone()).await;
     assert_eq!(status, 200, "{first}");
@@ -143,10 +213,17 @@ async fn the_start_pay_page_pays_and_redirects_then_verify_answers_100_then_101(
     assert!(first["data"]["ref_id"].is_u64());
     assert_eq!(first["data"]["card_pan"], "502229******5995");
     assert_eq!(first["data"]["card_hash"].as_str().unwrap().len(), 64);
-    let second = post(&fake, &http, "/pg/v4/payment/verify.json", verify).await.1;
+    let second = post(&fake, &http, "/pg/v4/payment/verify.json", verify)
+        .await
+        .1;
     assert_eq!(second["data"]["code"], 101);
     assert_eq!(second["data"]["ref_id"], first["data"]["ref_id"]);
-    assert_eq!(post(&fake, &http, "/pg/v4/payment/inquiry.json", inquiry).await.1["data"]["status"], "VERIFIED");
+    assert_eq!(
+        post(&fake, &http, "/pg/v4/payment/inquiry.json", inquiry)
+            .await
+            .1["data"]["status"],
+        "VERIFIED"
+    );
     assert_eq!(fake.payments()[0].state, ZarinpalState::Verified);
     assert_eq!(fake.payments()[0].verify_calls, 4);
 }
@@ -155,7 +232,12 @@ async fn the_start_pay_page_pays_and_redirects_then_verify_answers_100_then_101(
 async fn unknown_authorities_and_bad_bodies_are_refused() {
     let (fake, http) = start().await;
     let verify = json!({"merchant_id": MERCHANT, "amount": 100_000, "authority": "A00000000000000000000000000000000000"});
-    assert_eq!(post(&fake, &http, "/pg/v4/payment/verify.json", verify).await.1["errors"]["code"], -54);
+    assert_eq!(
+        post(&fake, &http, "/pg/v4/payment/verify.json", verify)
+            .await
+            .1["errors"]["code"],
+        -54
+    );
     let response = http
         .post(format!("{}/pg/v4/payment/verify.json", fake.url()))
         .body("not json")
@@ -166,7 +248,10 @@ async fn unknown_authorities_and_bad_bodies_are_refused() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"]["code"], -9);
     let page = http
-        .get(format!("{}/pg/StartPay/A000000000000000000000000000000000XX", fake.url()))
+        .get(format!(
+            "{}/pg/StartPay/A000000000000000000000000000000000XX",
+            fake.url()
+        ))
         .send()
         .await
         .unwrap();
@@ -184,7 +269,10 @@ async fn control_routes_settle_once_and_only_call_loopback() {
     assert_eq!(delivery.http_status, None);
     assert!(delivery.error.is_some());
     let again = control.fail(&authority).await;
-    assert!(matches!(again, Err(ControlError::Status { status: 409, .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(ControlError::Status { status: 409, .. })),
+        "{again:?}"
+    );
     assert!(control.replay(&authority).await.is_ok());
     assert!(matches!(
         control.complete("A-unknown").await,
@@ -204,6 +292,10 @@ async fn control_routes_settle_once_and_only_call_loopback() {
 
 #[tokio::test]
 async fn the_fake_listens_on_loopback_only() {
-    let result = FakeZarinpal::start(SocketAddr::from(([0, 0, 0, 0], 0)), ZarinpalOptions::default()).await;
+    let result = FakeZarinpal::start(
+        SocketAddr::from(([0, 0, 0, 0], 0)),
+        ZarinpalOptions::default(),
+    )
+    .await;
     assert!(matches!(result, Err(GatewayError::NotLoopback(_))));
 }

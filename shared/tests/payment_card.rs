@@ -37,7 +37,9 @@ fn card_numbers_are_validated_with_the_luhn_check() {
         CardNumber::parse("6037x91234567810"),
         Err(CardError::NotADigit('x'))
     );
-    let message = CardNumber::parse("6037991234567811").unwrap_err().to_string();
+    let message = CardNumber::parse("6037991234567811")
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("mistyped"), "{message}");
 }
 
@@ -96,7 +98,10 @@ fn auto_approve_waits_the_given_minutes() {
     let policy = AutoApprove::After { minutes: 30 };
     assert!(!policy.is_due(sent, sent + 29 * 60 + 59));
     assert!(policy.is_due(sent, sent + 30 * 60));
-    assert!(!policy.is_due(sent, sent - 60), "a clock step back is not due");
+    assert!(
+        !policy.is_due(sent, sent - 60),
+        "a clock step back is not due"
+    );
     assert_eq!(AutoApprove::default(), AutoApprove::Off);
 }
 

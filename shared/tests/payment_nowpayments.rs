@@ -52,10 +52,14 @@ async fn open(env: &Env, invoice_id: &str, cents: i64) -> String {
         return_url: Some(format!("{}/paid", env.receiver.url)),
         ..PaymentRequest::new(invoice_id, Money::usd_cents(cents), "Madar Pro, 1 month")
     };
-    let Checkout::Redirect { url, provider_ref } = env.gateway.start(&request).await.unwrap() else {
+    let Checkout::Redirect { url, provider_ref } = env.gateway.start(&request).await.unwrap()
+    else {
         panic!("NowPayments must redirect");
     };
-    assert_eq!(url, format!("{}/payment/?iid={provider_ref}", env.fake.url()));
+    assert_eq!(
+        url,
+        format!("{}/payment/?iid={provider_ref}", env.fake.url())
+    );
     provider_ref
 }
 
@@ -102,7 +106,11 @@ async fn an_invoice_paid_in_full_ends_finished_and_paid() {
         .collect();
     assert_eq!(verdicts[0], Verdict::Pending);
     assert_eq!(verdicts[1], Verdict::Pending);
-    assert!(verdicts[2].is_paid(), "confirmed counts as paid: {:?}", verdicts[2]);
+    assert!(
+        verdicts[2].is_paid(),
+        "confirmed counts as paid: {:?}",
+        verdicts[2]
+    );
     assert!(verdicts[4].is_paid());
     // Every Paid names the same payment, so billing applies it once.
     let refs: Vec<&str> = verdicts
@@ -147,8 +155,16 @@ async fn badly_signed_and_unsigned_ipns_are_rejected() {
         )
         .await
         .unwrap();
-    env.fake.control().send_bad_signature(outcome.payment_id).await.unwrap();
-    env.fake.control().send_unsigned(outcome.payment_id).await.unwrap();
+    env.fake
+        .control()
+        .send_bad_signature(outcome.payment_id)
+        .await
+        .unwrap();
+    env.fake
+        .control()
+        .send_unsigned(outcome.payment_id)
+        .await
+        .unwrap();
     let ipns = env.receiver.wait_for(3).await;
     assert!(verify(&env, &ipns[0]).is_ok());
     assert_eq!(verify(&env, &ipns[1]), Err(PaymentError::BadSignature));
@@ -193,7 +209,10 @@ async fn a_replayed_ipn_is_the_same_event() {
     let ipns = env.receiver.wait_for(7).await;
     let finished = verify(&env, &ipns[4]).unwrap();
     for replay in &ipns[5..7] {
-        assert_eq!(replay.body, ipns[4].body, "a replay is byte for byte the same");
+        assert_eq!(
+            replay.body, ipns[4].body,
+            "a replay is byte for byte the same"
+        );
         let event = verify(&env, replay).unwrap();
         assert_eq!(event, finished);
         assert_eq!(
@@ -220,7 +239,11 @@ async fn out_of_order_ipns_never_move_a_payment_backwards() {
         .unwrap();
     let ipns = env.receiver.wait_for(5).await;
     let events: Vec<IpnEvent> = ipns.iter().map(|ipn| verify(&env, ipn).unwrap()).collect();
-    assert_eq!(events[0].status, PaymentStatus::Finished, "the newest arrives first");
+    assert_eq!(
+        events[0].status,
+        PaymentStatus::Finished,
+        "the newest arrives first"
+    );
     assert_eq!(events[4].status, PaymentStatus::Waiting);
 
     // What billing does: keep the furthest status per payment.
@@ -303,7 +326,11 @@ async fn failed_expired_and_refunded_payments_are_failed() {
         )
         .await
         .unwrap();
-    env.fake.control().set_status(outcome.payment_id, "expired").await.unwrap();
+    env.fake
+        .control()
+        .set_status(outcome.payment_id, "expired")
+        .await
+        .unwrap();
     let ipns = env.receiver.wait_for(2).await;
     let expired = verify(&env, &ipns[1]).unwrap();
     assert_eq!(expired.status, PaymentStatus::Expired);

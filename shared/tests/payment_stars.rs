@@ -27,7 +27,10 @@ async fn start() -> Env {
         .await
         .unwrap();
     let control = ControlClient::new(&sandbox.url());
-    let info = control.create_bot("stars_shop_bot", "Stars Shop").await.unwrap();
+    let info = control
+        .create_bot("stars_shop_bot", "Stars Shop")
+        .await
+        .unwrap();
     let user = control
         .create_user("Sara", Some("sara"), Some("fa"))
         .await
@@ -60,7 +63,10 @@ async fn next_update<T>(bot: &Bot, pick: impl Fn(&Update) -> Option<T>) -> T {
     for _ in 0..200 {
         for update in bot.get_updates().await.unwrap() {
             // Confirm it so the next poll does not see it again.
-            bot.get_updates().offset(update.id.0 as i32 + 1).await.unwrap();
+            bot.get_updates()
+                .offset(update.id.0 as i32 + 1)
+                .await
+                .unwrap();
             if let Some(found) = pick(&update) {
                 return found;
             }
@@ -89,7 +95,11 @@ async fn a_stars_payment_is_checked_paid_and_refunded_once() {
     let env = start().await;
     // The gateway names the invoice; the bot sends it.
     let checkout = StarsGateway
-        .start(&PaymentRequest::new("inv-s1", Money::stars(150), "1 month VPN"))
+        .start(&PaymentRequest::new(
+            "inv-s1",
+            Money::stars(150),
+            "1 month VPN",
+        ))
         .await
         .unwrap();
     let Checkout::TelegramInvoice { payload, price_xtr } = checkout else {
@@ -116,7 +126,10 @@ async fn a_stars_payment_is_checked_paid_and_refunded_once() {
 
     let success = next_update(&env.bot, successful_payment).await;
     let payment = stars::parse_successful_payment(&success).unwrap();
-    assert_eq!(Some(payment.charge_id.clone()), paid.telegram_payment_charge_id);
+    assert_eq!(
+        Some(payment.charge_id.clone()),
+        paid.telegram_payment_charge_id
+    );
     assert_eq!(payment.payload, "inv-s1");
     assert_eq!(payment.amount, Money::stars(150));
     assert_eq!(
@@ -132,12 +145,16 @@ async fn a_stars_payment_is_checked_paid_and_refunded_once() {
 
     let user_id = UserId(env.user as u64);
     assert_eq!(
-        stars::refund(&env.bot, user_id, &payment.charge_id).await.unwrap(),
+        stars::refund(&env.bot, user_id, &payment.charge_id)
+            .await
+            .unwrap(),
         Refund::Refunded
     );
     // A retry after a crash finds it already refunded, which is fine.
     assert_eq!(
-        stars::refund(&env.bot, user_id, &payment.charge_id).await.unwrap(),
+        stars::refund(&env.bot, user_id, &payment.charge_id)
+            .await
+            .unwrap(),
         Refund::AlreadyRefunded
     );
     assert_eq!(env.control.stars(env.user).await.unwrap()["spent"], 0);

@@ -43,7 +43,10 @@ async fn start() -> Env {
 
 fn request(env: &Env, invoice_id: &str, toman: i64) -> PaymentRequest {
     PaymentRequest {
-        return_url: Some(format!("{}/pay/zarinpal/return?invoice={invoice_id}", env.receiver.url)),
+        return_url: Some(format!(
+            "{}/pay/zarinpal/return?invoice={invoice_id}",
+            env.receiver.url
+        )),
         mobile: Some("09121234567".into()),
         ..PaymentRequest::new(invoice_id, Money::toman(toman), "1 month VPN, 50 GB")
     }
@@ -51,11 +54,18 @@ fn request(env: &Env, invoice_id: &str, toman: i64) -> PaymentRequest {
 
 /// Starts a payment and returns its authority.
 async fn open(env: &Env, invoice_id: &str, toman: i64) -> String {
-    let checkout = env.gateway.start(&request(env, invoice_id, toman)).await.unwrap();
+    let checkout = env
+        .gateway
+        .start(&request(env, invoice_id, toman))
+        .await
+        .unwrap();
     let Checkout::Redirect { url, provider_ref } = checkout else {
         panic!("Zarinpal must redirect, got {checkout:?}");
     };
-    assert_eq!(url, format!("{}/pg/StartPay/{provider_ref}", env.fake.url()));
+    assert_eq!(
+        url,
+        format!("{}/pg/StartPay/{provider_ref}", env.fake.url())
+    );
     assert_eq!(provider_ref.len(), 36);
     provider_ref
 }
@@ -82,7 +92,11 @@ async fn a_payment_from_request_to_verify_then_verified_again() {
     assert_eq!(held.state, ZarinpalState::Created);
 
     // Before the buyer pays, verify says not paid.
-    let before = env.gateway.verify(&pending("inv-1", 120_000, &authority)).await.unwrap();
+    let before = env
+        .gateway
+        .verify(&pending("inv-1", 120_000, &authority))
+        .await
+        .unwrap();
     assert!(matches!(before, Verdict::Failed { .. }), "{before:?}");
 
     // The buyer pays; Zarinpal sends the browser back to our callback.
@@ -93,9 +107,16 @@ async fn a_payment_from_request_to_verify_then_verified_again() {
     let callback = zarinpal::parse_callback(&callbacks[0].query).unwrap();
     assert_eq!(callback.authority, authority);
     assert!(callback.status_ok);
-    assert!(callbacks[0].query.contains("invoice=inv-1"), "our own query is kept");
+    assert!(
+        callbacks[0].query.contains("invoice=inv-1"),
+        "our own query is kept"
+    );
 
-    let first = env.gateway.verify(&pending("inv-1", 120_000, &authority)).await.unwrap();
+    let first = env
+        .gateway
+        .verify(&pending("inv-1", 120_000, &authority))
+        .await
+        .unwrap();
     let Verdict::Paid {
         provider_ref,
         amount,
@@ -113,7 +134,11 @@ async fn a_payment_from_request_to_verify_then_verified_again() {
     // A second verify (a replayed callback, a retry after a crash) says 101: already verified.
     env.fake.control().replay(&authority).await.unwrap();
     env.receiver.wait_for(2).await;
-    let second = env.gateway.verify(&pending("inv-1", 120_000, &authority)).await.unwrap();
+    let second = env
+        .gateway
+        .verify(&pending("inv-1", 120_000, &authority))
+        .await
+        .unwrap();
     assert_eq!(
         second,
         Verdict::Paid {
@@ -135,8 +160,16 @@ async fn toman_is_sent_as_irt_when_configured() {
     let authority = open(&env, "inv-t", 50_000).await;
     let held = env.fake.control().payment(&authority).await.unwrap();
     assert_eq!((held.amount, held.currency.as_str()), (50_000, "IRT"));
-    env.fake.control().complete_silently(&authority).await.unwrap();
-    let verdict = env.gateway.verify(&pending("inv-t", 50_000, &authority)).await.unwrap();
+    env.fake
+        .control()
+        .complete_silently(&authority)
+        .await
+        .unwrap();
+    let verdict = env
+        .gateway
+        .verify(&pending("inv-t", 50_000, &authority))
+        .await
+        .unwrap();
     assert!(verdict.is_paid(), "{verdict:?}");
 }
 
@@ -149,7 +182,11 @@ async fn a_cancelled_payment_comes_back_nok_and_verifies_as_failed() {
     let callback = zarinpal::parse_callback(&callbacks[0].query).unwrap();
     assert_eq!(callback.authority, authority);
     assert!(!callback.status_ok);
-    let verdict = env.gateway.verify(&pending("inv-2", 80_000, &authority)).await.unwrap();
+    let verdict = env
+        .gateway
+        .verify(&pending("inv-2", 80_000, &authority))
+        .await
+        .unwrap();
     let Verdict::Failed { reason } = verdict else {
         panic!("expected Failed, got {verdict:?}");
     };
@@ -166,7 +203,11 @@ async fn a_different_amount_is_a_mismatch_not_a_payment() {
         .complete_with_amount(&authority, 1_000_000)
         .await
         .unwrap();
-    let verdict = env.gateway.verify(&pending("inv-3", 120_000, &authority)).await.unwrap();
+    let verdict = env
+        .gateway
+        .verify(&pending("inv-3", 120_000, &authority))
+        .await
+        .unwrap();
     assert_eq!(
         verdict,
         Verdict::Mismatch {
@@ -188,7 +229,11 @@ async fn provider_errors_are_reported_with_their_codes() {
     // Unknown authority: -54.
     let unknown = env
         .gateway
-        .verify(&pending("inv-4", 1_000, "A00000000000000000000000000000000000"))
+        .verify(&pending(
+            "inv-4",
+            1_000,
+            "A00000000000000000000000000000000000",
+        ))
         .await;
     assert!(
         matches!(unknown, Err(PaymentError::Provider { code: -54, .. })),
@@ -196,7 +241,10 @@ async fn provider_errors_are_reported_with_their_codes() {
     );
     // Below Zarinpal's minimum (1,000 Toman): -9 with the validation message.
     let small = env.gateway.start(&request(&env, "inv-5", 500)).await;
-    let Err(PaymentError::Provider { code: -9, message, .. }) = small else {
+    let Err(PaymentError::Provider {
+        code: -9, message, ..
+    }) = small
+    else {
         panic!("expected -9, got {small:?}");
     };
     assert!(message.contains("amount"), "{message}");
@@ -231,7 +279,10 @@ async fn bad_requests_are_refused_before_calling_zarinpal() {
     ));
     assert!(env.fake.payments().is_empty());
     // A merchant id that is not 36 characters is a configuration error.
-    let bad = ZarinpalGateway::new(ZarinpalConfig::new(SecretString::new("short"), env.fake.url()));
+    let bad = ZarinpalGateway::new(ZarinpalConfig::new(
+        SecretString::new("short"),
+        env.fake.url(),
+    ));
     assert!(matches!(bad, Err(PaymentError::Config(_))));
 }
 
@@ -240,11 +291,19 @@ async fn an_unreachable_zarinpal_is_an_error_not_a_verdict() {
     let env = start().await;
     let url = env.fake.url();
     env.fake.shutdown().await;
-    let gateway = ZarinpalGateway::new(ZarinpalConfig::new(SecretString::new(MERCHANT), url)).unwrap();
+    let gateway =
+        ZarinpalGateway::new(ZarinpalConfig::new(SecretString::new(MERCHANT), url)).unwrap();
     let result = gateway
-        .verify(&pending("inv-9", 10_000, "A00000000000000000000000000000000000"))
+        .verify(&pending(
+            "inv-9",
+            10_000,
+            "A00000000000000000000000000000000000",
+        ))
         .await;
-    assert!(matches!(result, Err(PaymentError::Unreachable { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(PaymentError::Unreachable { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -253,7 +312,11 @@ fn callbacks_are_parsed_strictly() {
         .unwrap();
     assert_eq!(ok.authority, "A0000000000000000000000000000wwOGYpd");
     assert!(ok.status_ok);
-    assert!(!zarinpal::parse_callback("Status=NOK&Authority=A1").unwrap().status_ok);
+    assert!(
+        !zarinpal::parse_callback("Status=NOK&Authority=A1")
+            .unwrap()
+            .status_ok
+    );
     for bad in [
         "",
         "Status=OK",
@@ -263,7 +326,10 @@ fn callbacks_are_parsed_strictly() {
         "Authority=A1%27%3B--&Status=OK",
     ] {
         assert!(
-            matches!(zarinpal::parse_callback(bad), Err(PaymentError::BadCallback(_))),
+            matches!(
+                zarinpal::parse_callback(bad),
+                Err(PaymentError::BadCallback(_))
+            ),
             "{bad:?} should be refused"
         );
     }

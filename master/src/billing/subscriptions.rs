@@ -187,6 +187,8 @@ pub(super) async fn fulfil(tx: &mut Tx<'_>, order: &Order, now: i64) -> Result<S
             .bind(now + order.period_months * MONTH)
             .execute(&mut **tx)
             .await?;
+            // A paid subscription always comes with its (first) bot to set up.
+            crate::tenants::create_tx(tx, &order.customer_id, &id, now).await?;
             Ok(id)
         }
         OrderKind::Renew => {

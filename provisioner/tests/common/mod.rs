@@ -316,8 +316,9 @@ impl Harness {
         format!("{}-{name}", self.run_id)
     }
 
-    /// Sends /start as a new user and returns the bot's answer.
-    pub async fn start_command_answer(&self, token: &str, timeout: Duration) -> String {
+    /// Sends /start as a new user and returns the bot's answer. On a timeout the panic
+    /// message shows the instance row and the container's last log lines.
+    pub async fn start_command_answer(&self, tenant: &str, token: &str, timeout: Duration) -> String {
         let user = self
             .control
             .create_user("Sara", None, Some("en"))
@@ -331,9 +332,19 @@ impl Harness {
         let answer = self
             .control
             .wait_for_bot_message(token, user, sent.message_id, |_| true, timeout)
-            .await
-            .expect("the tenant bot answers /start");
-        answer.body().to_string()
+            .await;
+        match answer {
+            Ok(answer) => answer.body().to_string(),
+            Err(e) => {
+                let instance = provisioner::store::get(&self.db.db, tenant).await;
+                let logs = self.runtime.logs(tenant, 30).await;
+                let container = self.runtime.inspect(tenant).await;
+                panic!(
+                    "{tenant} did not answer /start: {e}\ninstance: {instance:#?}\n\
+                     container: {container:#?}\nlogs: {logs:#?}"
+                );
+            }
+        }
     }
 
     /// Containers of this run for `tenant_id`, by label (not by name).

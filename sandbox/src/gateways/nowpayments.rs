@@ -258,19 +258,19 @@ fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn check_api_key(world: &World, headers: &HeaderMap) -> Result<(), Response> {
+fn check_api_key(world: &World, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         Some(key) if key == world.options.api_key => Ok(()),
-        Some(_) => Err(api_error(
+        Some(_) => Err(Box::new(api_error(
             StatusCode::FORBIDDEN,
             "INVALID_API_KEY",
             "Invalid api key",
-        )),
-        None => Err(api_error(
+        ))),
+        None => Err(Box::new(api_error(
             StatusCode::UNAUTHORIZED,
             "AUTH_REQUIRED",
             "Authorization header is empty (Bearer JWTtoken is required)",
-        )),
+        ))),
     }
 }
 
@@ -318,7 +318,7 @@ async fn create_invoice(
 ) -> Response {
     let mut world = state.world();
     if let Err(response) = check_api_key(&world, &headers) {
-        return response;
+        return *response;
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
         return api_error(
@@ -488,7 +488,7 @@ async fn get_payment(
 ) -> Response {
     let world = state.world();
     if let Err(response) = check_api_key(&world, &headers) {
-        return response;
+        return *response;
     }
     let payment = payment_id
         .parse::<u64>()

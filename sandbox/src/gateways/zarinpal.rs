@@ -204,25 +204,31 @@ fn success(data: Value) -> Response {
 }
 
 /// Reads the JSON body; a body that is not a JSON object is a validation error.
-fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
+fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Box<Response>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(validation("body", "The body must be a JSON object.")),
+        _ => Err(Box::new(validation(
+            "body",
+            "The body must be a JSON object.",
+        ))),
     }
 }
 
 /// The merchant id must be present and the configured one.
-fn check_merchant(world: &World, body: &serde_json::Map<String, Value>) -> Result<(), Response> {
+fn check_merchant(
+    world: &World,
+    body: &serde_json::Map<String, Value>,
+) -> Result<(), Box<Response>> {
     match body.get("merchant_id").and_then(Value::as_str) {
-        None | Some("") => Err(validation(
+        None | Some("") => Err(Box::new(validation(
             "merchant_id",
             "The merchant id field is required.",
-        )),
-        Some(id) if id != world.merchant_id => Err(error(
+        ))),
+        Some(id) if id != world.merchant_id => Err(Box::new(error(
             -10,
             "Terminal is not valid, please check merchant_id or ip address.",
             json!([]),
-        )),
+        ))),
         Some(_) => Ok(()),
     }
 }
@@ -254,11 +260,11 @@ fn fee(amount: i64) -> i64 {
 async fn request(State(state): State<FakeState>, body: axum::body::Bytes) -> Response {
     let body = match body_object(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut world = state.world();
     if let Err(response) = check_merchant(&world, &body) {
-        return response;
+        return *response;
     }
     let currency = match body.get("currency") {
         None | Some(Value::Null) => "IRR".to_string(),
@@ -351,12 +357,12 @@ fn card_fields(authority: &str) -> (String, String) {
 async fn verify(State(state): State<FakeState>, body: axum::body::Bytes) -> Response {
     let body = match body_object(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut guard = state.world();
     let world = &mut *guard;
     if let Err(response) = check_merchant(world, &body) {
-        return response;
+        return *response;
     }
     let Some(authority) = body
         .get("authority")
@@ -413,11 +419,11 @@ async fn verify(State(state): State<FakeState>, body: axum::body::Bytes) -> Resp
 async fn inquiry(State(state): State<FakeState>, body: axum::body::Bytes) -> Response {
     let body = match body_object(&body) {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let world = state.world();
     if let Err(response) = check_merchant(&world, &body) {
-        return response;
+        return *response;
     }
     let authority = body.get("authority").and_then(Value::as_str).unwrap_or("");
     let Some(payment) = world.payments.get(authority) else {

@@ -424,6 +424,33 @@ fn validation(field: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// A refused request body, answered as Marzban does (kept small; turned into a response last).
+enum Refusal {
+    /// 422 with FastAPI's body.
+    Invalid { field: &'static str, message: String },
+    /// 400 with `{"detail": ...}`.
+    BadRequest(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Invalid { field, message } => validation(field, &message),
+            Refusal::BadRequest(text) => detail(StatusCode::BAD_REQUEST, &text),
+        }
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Protocol -> credential, and protocol -> inbound tags.
+type Proxies = (BTreeMap<String, String>, BTreeMap<String, Vec<String>>);
+
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -507,23 +534,17 @@ async fn inbounds(State(state): State<Arc<MarzbanState>>, headers: HeaderMap) ->
 
 /// Reads `proxies` and `inbounds` as Marzban does: a protocol listed in `inbounds` with no
 /// tags gets every inbound of that protocol; without the `inbounds` key, none.
-fn read_proxies(
-    state: &MarzbanState,
-    body: &Map<String, Value>,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, Vec<String>>), Response> {
+fn read_proxies(state: &MarzbanState, body: &Map<String, Value>) -> Result<Proxies, Refusal> {
     let Some(proxies) = body.get("proxies").and_then(Value::as_object) else {
-        return Err(validation("proxies", "Each user needs at least one proxy"));
+        return Err(invalid("proxies", "Each user needs at least one proxy"));
     };
     if proxies.is_empty() {
-        return Err(validation("proxies", "Each user needs at least one proxy"));
+        return Err(invalid("proxies", "Each user needs at least one proxy"));
     }
     let mut credentials = BTreeMap::new();
     for (protocol, settings) in proxies {
         if !PROTOCOLS.contains(&protocol.as_str()) {
-            return Err(validation(
-                "proxies",
-                &format!("unknown proxy type {protocol}"),
-            ));
+            return Err(invalid("proxies", format!("unknown proxy type {protocol}")));
         }
         let given = settings
             .get("id")
@@ -535,7 +556,7 @@ fn read_proxies(
     let mut inbounds = BTreeMap::new();
     if let Some(requested) = body.get("inbounds") {
         let Some(requested) = requested.as_object() else {
-            return Err(validation("inbounds", "Input should be a valid dictionary"));
+            return Err(invalid("inbounds", "Input should be a valid dictionary"));
         };
         for protocol in credentials.keys() {
             let tags: Vec<String> = requested
@@ -549,10 +570,7 @@ fn read_proxies(
                 .unwrap_or_default();
             for tag in &tags {
                 if !state.tags_of(protocol).contains(tag) {
-                    return Err(detail(
-                        StatusCode::BAD_REQUEST,
-                        &format!("Inbound {tag} doesn't exist"),
-                    ));
+                    return Err(Refusal::BadRequest(format!("Inbound {tag} doesn't exist")));
                 }
             }
             let tags = if tags.is_empty() {
@@ -567,13 +585,13 @@ fn read_proxies(
 }
 
 /// `expire` / `data_limit`: a non-negative integer or null (null and 0 mean none).
-fn read_amount(body: &Map<String, Value>, field: &str) -> Result<Option<i64>, Response> {
+fn read_amount(body: &Map<String, Value>, field: &'static str) -> Result<Option<i64>, Refusal> {
     match body.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(0)),
         Some(value) => match value.as_i64() {
             Some(amount) if amount >= 0 => Ok(Some(amount)),
-            _ => Err(validation(field, &format!("{field} can be 0 or greater"))),
+            _ => Err(invalid(field, format!("{field} can be 0 or greater"))),
         },
     }
 }
@@ -599,12 +617,12 @@ async fn add_user(
     }
     let (proxies, inbounds) = match read_proxies(&state, body) {
         Ok(read) => read,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit"))
     {
         (Ok(expire), Ok(limit)) => (expire.unwrap_or(0), limit.unwrap_or(0)),
-        (Err(response), _) | (_, Err(response)) => return response,
+        (Err(refusal), _) | (_, Err(refusal)) => return refusal.into_response(),
     };
     let base = match body.get("status").and_then(Value::as_str) {
         None | Some("active") => BaseStatus::Active,
@@ -659,7 +677,7 @@ async fn modify_user(
     let (expire, data_limit) = match (read_amount(body, "expire"), read_amount(body, "data_limit"))
     {
         (Ok(expire), Ok(limit)) => (expire, limit),
-        (Err(response), _) | (_, Err(response)) => return response,
+        (Err(refusal), _) | (_, Err(refusal)) => return refusal.into_response(),
     };
     let base = match body.get("status").and_then(Value::as_str) {
         None => None,
@@ -676,7 +694,7 @@ async fn modify_user(
     let proxies = if body.contains_key("proxies") {
         match read_proxies(&state, body) {
             Ok(read) => Some(read),
-            Err(response) => return response,
+            Err(refusal) => return refusal.into_response(),
         }
     } else {
         None

@@ -111,7 +111,9 @@ impl CardAccount {
 pub enum ReceiptDecision {
     Approve,
     /// The reason is shown to the buyer.
-    Reject { reason: String },
+    Reject {
+        reason: String,
+    },
 }
 
 impl ReceiptDecision {
@@ -227,7 +229,7 @@ fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn ascii_digit(c: char) -> Option<char> {

@@ -21,7 +21,9 @@ pub(crate) fn client(
     if is_loopback(base_url) {
         builder = builder.no_proxy();
     }
-    builder.build().map_err(|e| PaymentError::Config(format!("{provider} HTTP client: {e}")))
+    builder
+        .build()
+        .map_err(|e| PaymentError::Config(format!("{provider} HTTP client: {e}")))
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -63,14 +65,18 @@ pub(crate) async fn send_json(
         match make().send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let bytes = response.bytes().await.map_err(|e| PaymentError::Unreachable {
-                    provider,
-                    detail: e.to_string(),
-                })?;
-                let body = serde_json::from_slice(&bytes).map_err(|e| PaymentError::BadResponse {
-                    provider,
-                    detail: format!("HTTP {status}, body is not JSON: {e}"),
-                })?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| PaymentError::Unreachable {
+                        provider,
+                        detail: e.to_string(),
+                    })?;
+                let body =
+                    serde_json::from_slice(&bytes).map_err(|e| PaymentError::BadResponse {
+                        provider,
+                        detail: format!("HTTP {status}, body is not JSON: {e}"),
+                    })?;
                 return Ok((status, body));
             }
             Err(e) if attempt < retries => {

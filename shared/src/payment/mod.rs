@@ -12,8 +12,8 @@
 //! Every [`Verdict::Paid`] names a `provider_ref` that is unique per payment at the provider,
 //! so billing can apply a payment once whatever the callbacks do (replays, duplicates, order).
 
-pub mod card;
 mod canonical_json;
+pub mod card;
 mod http;
 pub mod nowpayments;
 pub mod stars;
@@ -88,7 +88,11 @@ pub struct PaymentRequest {
 
 impl PaymentRequest {
     /// A request with only the required fields; set the others with struct update syntax.
-    pub fn new(invoice_id: impl Into<String>, amount: Money, description: impl Into<String>) -> Self {
+    pub fn new(
+        invoice_id: impl Into<String>,
+        amount: Money,
+        description: impl Into<String>,
+    ) -> Self {
         PaymentRequest {
             invoice_id: invoice_id.into(),
             amount,
@@ -219,7 +223,9 @@ pub trait Gateway: Send + Sync {
 /// Checks the parts of a request every gateway needs.
 fn check_request(request: &PaymentRequest) -> Result<(), PaymentError> {
     if request.invoice_id.trim().is_empty() {
-        return Err(PaymentError::InvalidRequest("the invoice id is empty".into()));
+        return Err(PaymentError::InvalidRequest(
+            "the invoice id is empty".into(),
+        ));
     }
     if request.amount.minor() <= 0 {
         return Err(PaymentError::InvalidRequest(format!(

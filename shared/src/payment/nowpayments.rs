@@ -328,7 +328,9 @@ impl NowPaymentsGateway {
     pub fn new(config: NowPaymentsConfig) -> Result<NowPaymentsGateway, PaymentError> {
         let base = http::base_url(PROVIDER, &config.base_url)?;
         if config.api_key.expose().trim().is_empty() {
-            return Err(PaymentError::Config("no NowPayments API key is configured".into()));
+            return Err(PaymentError::Config(
+                "no NowPayments API key is configured".into(),
+            ));
         }
         Ok(NowPaymentsGateway {
             http: http::client(PROVIDER, &base, config.timeout)?,
@@ -357,7 +359,11 @@ impl NowPaymentsGateway {
         let url = http::join(&self.base, &format!("/v1/payment/{payment_id}"));
         let (status, body) = http::send_json(
             PROVIDER,
-            || self.http.get(&url).header("x-api-key", self.api_key.expose()),
+            || {
+                self.http
+                    .get(&url)
+                    .header("x-api-key", self.api_key.expose())
+            },
             2,
         )
         .await?;

@@ -58,7 +58,9 @@ impl StarsInvoice {
             return Err(invalid("the invoice title must have 1 to 32 characters"));
         }
         if !(1..=255).contains(&description.chars().count()) {
-            return Err(invalid("the invoice description must have 1 to 255 characters"));
+            return Err(invalid(
+                "the invoice description must have 1 to 255 characters",
+            ));
         }
         if !(1..=128).contains(&payload.len()) {
             return Err(invalid("the invoice payload must have 1 to 128 bytes"));

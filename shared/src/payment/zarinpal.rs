@@ -297,9 +297,9 @@ pub fn parse_callback(query: &str) -> Result<ZarinpalCallback, PaymentError> {
             _ => {}
         }
     }
-    let authority = authority
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| PaymentError::BadCallback("the Zarinpal callback has no Authority".into()))?;
+    let authority = authority.filter(|a| !a.is_empty()).ok_or_else(|| {
+        PaymentError::BadCallback("the Zarinpal callback has no Authority".into())
+    })?;
     if authority.len() > 64 || !authority.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(PaymentError::BadCallback(
             "the Zarinpal callback's Authority is malformed".into(),

@@ -56,7 +56,7 @@ impl ClientState {
     /// record's is the one the panel's traffic job switches off).
     pub fn from_parts(client: &Map<String, Value>, traffic: Option<&Map<String, Value>>) -> Self {
         let enable = flag(client, "enable", true)
-            && traffic.map_or(true, |traffic| flag(traffic, "enable", true));
+            && traffic.is_none_or(|traffic| flag(traffic, "enable", true));
         ClientState {
             email: text(client, "email"),
             sub_id: text(client, "subId"),
