@@ -281,6 +281,12 @@ impl Reconciler {
         let Some(container) = actual else {
             return self.provision(&inst).await;
         };
+        if inst.state == Lifecycle::Creating {
+            // Provisioning was cut short (the master stopped mid-way): the container may
+            // lack its secrets. Start over with a fresh one and a fresh key.
+            runtime.remove(&inst.tenant_id).await?;
+            return self.provision(&inst).await;
+        }
         if container.spec_hash.as_deref() != Some(inst.spec_hash.as_str()) {
             // Stop (gracefully) and remove the old container before the new one starts
             // polling: two pollers on one token conflict.

@@ -549,6 +549,7 @@ fn chat_entry(stored: &StoredMessage) -> Value {
         "text": m.get("text"),
         "entities": m.get("entities"),
         "caption": m.get("caption"),
+        "caption_entities": m.get("caption_entities"),
         "reply_markup": stored.shown_markup,
         "photo_file_id": largest_photo_id(m),
         "document_file_id": m.get("document").map(|d| d["file_id"].clone()),

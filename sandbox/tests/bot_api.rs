@@ -515,6 +515,12 @@ async fn channel_membership_via_get_chat_member() {
         .await
         .unwrap();
     let member = json!({"chat_id": "@madar_news", "user_id": env.user});
+    // The bot can look itself up in a public channel it is not in.
+    let itself = json!({"chat_id": "@madar_news", "user_id": env.bot.id});
+    assert_eq!(
+        env.ok("getChatMember", itself.clone()).await["status"],
+        "left"
+    );
     // The bot is not an admin: Telegram hides the member list.
     assert_eq!(
         env.err("getChatMember", member.clone()).await.1,

@@ -5,6 +5,7 @@ use shared::money::Money;
 use shared::payment::card::{
     AutoApprove, CardAccount, CardError, CardNumber, CardToCardGateway, ReceiptDecision,
 };
+use shared::payment::stars::StarsGateway;
 use shared::payment::{
     Checkout, Gateway, Method, PaymentError, PaymentRequest, PendingPayment, Verdict,
 };
@@ -157,4 +158,30 @@ fn methods_have_stable_codes() {
         assert_eq!(Method::from_code(method.as_code()), Some(method));
     }
     assert_eq!(Method::from_code("paypal"), None);
+}
+
+#[tokio::test]
+async fn gateways_can_be_chosen_at_run_time() {
+    let card = CardToCardGateway::new(vec![
+        CardAccount::new(MELLI, "Sara Ahmadi", "Melli").unwrap()
+    ])
+    .unwrap();
+    let gateways: Vec<Box<dyn Gateway>> = vec![Box::new(card), Box::new(StarsGateway)];
+    let methods: Vec<Method> = gateways.iter().map(|g| g.method()).collect();
+    assert_eq!(methods, [Method::CardToCard, Method::TelegramStars]);
+    let stars = gateways
+        .iter()
+        .find(|g| g.method() == Method::TelegramStars)
+        .unwrap();
+    let checkout = stars
+        .start(&PaymentRequest::new("inv-9", Money::stars(75), "VPN"))
+        .await
+        .unwrap();
+    assert_eq!(
+        checkout,
+        Checkout::TelegramInvoice {
+            payload: "inv-9".into(),
+            price_xtr: 75
+        }
+    );
 }

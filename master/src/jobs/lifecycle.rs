@@ -75,24 +75,23 @@ async fn step(
     let end = sub.current_period_end;
     match sub.status {
         Status::Trial | Status::Active if end > now => {
-            if !sub.cancel_at_period_end && remind(db, now, policy, sub).await? {
-                report.reminders += 1;
-            }
+            report.reminders +=
+                usize::from(!sub.cancel_at_period_end && remind(db, now, policy, sub).await?);
         }
         Status::Trial | Status::Active if sub.cancel_at_period_end => {
-            if move_and_tell(db, now, sub, Status::Cancelled, "subscription_cancelled").await? {
-                report.cancelled += 1;
-            }
+            report.cancelled += usize::from(
+                move_and_tell(db, now, sub, Status::Cancelled, "subscription_cancelled").await?,
+            );
         }
         Status::Trial | Status::Active => {
-            if move_and_tell(db, now, sub, Status::Grace, "subscription_grace").await? {
-                report.graced += 1;
-            }
+            report.graced += usize::from(
+                move_and_tell(db, now, sub, Status::Grace, "subscription_grace").await?,
+            );
         }
         Status::Grace if end + policy.grace <= now => {
-            if move_and_tell(db, now, sub, Status::Suspended, "subscription_suspended").await? {
-                report.suspended += 1;
-            }
+            report.suspended += usize::from(
+                move_and_tell(db, now, sub, Status::Suspended, "subscription_suspended").await?,
+            );
         }
         Status::Suspended | Status::Cancelled => {
             let ended = if sub.status == Status::Suspended {

@@ -319,7 +319,7 @@ async fn panel(ctx: &Context<'_>, tenant: &Tenant, password: &str, now: i64) -> 
     };
     let url = match PanelUrl::parse(url, ctx.policy) {
         Ok(url) => url,
-        Err(e) => return Ok(back_to(ctx, tenant, Step::PanelUrl, now, panel_problem(&e)).await?),
+        Err(e) => return back_to(ctx, tenant, Step::PanelUrl, now, panel_problem(&e)).await,
     };
     let password = SecretString::new(password.trim());
     match ctx

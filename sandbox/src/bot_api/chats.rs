@@ -85,6 +85,14 @@ pub fn get_chat_member(state: &AppState, token: &str, p: &Params) -> ApiResult {
     };
     let channel = channel.ok_or_else(ApiError::chat_not_found)?;
     let bot_status = channel.members.get(&bot.id).map(String::as_str);
+    let in_channel = bot_status.is_some_and(|s| !matches!(s, "left" | "kicked"));
+    // A bot may always look itself up in a chat it can see (to check its rights).
+    if user_id == bot.id && (in_channel || channel.username.is_some()) {
+        return Ok(chat_member_json(
+            bot.user_json(),
+            bot_status.unwrap_or("left"),
+        ));
+    }
     match bot_status {
         Some("creator" | "administrator") => {}
         Some("member" | "restricted") => {

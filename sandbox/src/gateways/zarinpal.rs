@@ -407,7 +407,7 @@ async fn verify(State(state): State<FakeState>, body: axum::body::Bytes) -> Resp
     let (card_pan, card_hash) = card_fields(authority);
     success(json!({
         "code": code,
-        "message": if code == 100 { "Paid" } else { "Verified" },
+        "message": "Verified",
         "card_hash": card_hash,
         "card_pan": card_pan,
         "ref_id": payment.ref_id,
