@@ -380,10 +380,11 @@ async fn a_tenant_container_is_isolated(engine: Engine) {
     })
     .await;
     let a_name = DockerRuntime::container_name(a);
+    let a_ip = container_ip(&h, &a_name).await;
     assert_ne!(
         exec(&h, &a_name, &["/data/probe", "connect", &format!("{b_ip}:8080")]).await,
         0,
-        "tenant a reached tenant b"
+        "tenant a ({a_ip}) reached tenant b ({b_ip})"
     );
     // No Docker socket, a read-only root, a non-root user, /data writable.
     assert_ne!(exec(&h, &a_name, &["/data/probe", "exists", "/var/run/docker.sock"]).await, 0);

@@ -168,6 +168,28 @@ impl Verdict {
     pub fn is_paid(&self) -> bool {
         matches!(self, Verdict::Paid { .. })
     }
+
+    /// The provider's id of the payment, when money arrived (Paid, PartiallyPaid, Mismatch):
+    /// the key to record it under so it is applied or credited once.
+    pub fn provider_ref(&self) -> Option<&str> {
+        match self {
+            Verdict::Paid { provider_ref, .. }
+            | Verdict::PartiallyPaid { provider_ref, .. }
+            | Verdict::Mismatch { provider_ref, .. } => Some(provider_ref),
+            Verdict::Pending | Verdict::Failed { .. } => None,
+        }
+    }
+
+    /// The money that arrived, when the provider says how much: what billing credits to the
+    /// customer's balance when it cannot settle the invoice (expired, cancelled, partial).
+    pub fn received(&self) -> Option<Money> {
+        match self {
+            Verdict::Paid { amount, .. } => Some(*amount),
+            Verdict::PartiallyPaid { paid, .. } => *paid,
+            Verdict::Mismatch { got, .. } => *got,
+            Verdict::Pending | Verdict::Failed { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,5 +267,46 @@ fn require_currency(method: Method, amount: Money, currency: Currency) -> Result
             method,
             currency: amount.currency(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_name_the_money_that_arrived() {
+        let paid = Verdict::Paid {
+            provider_ref: "p1".into(),
+            amount: Money::toman(10_000),
+            already_verified: true,
+            reference: None,
+        };
+        assert_eq!(paid.provider_ref(), Some("p1"));
+        assert_eq!(paid.received(), Some(Money::toman(10_000)));
+        let partial = Verdict::PartiallyPaid {
+            provider_ref: "p2".into(),
+            expected: Money::usd_cents(1000),
+            paid: Some(Money::usd_cents(400)),
+        };
+        assert_eq!(partial.provider_ref(), Some("p2"));
+        assert_eq!(partial.received(), Some(Money::usd_cents(400)));
+        assert!(!partial.is_paid());
+        let mismatch = Verdict::Mismatch {
+            provider_ref: "p3".into(),
+            expected: Money::toman(5),
+            got: None,
+        };
+        assert_eq!(mismatch.provider_ref(), Some("p3"));
+        assert_eq!(mismatch.received(), None);
+        assert_eq!(Verdict::Pending.provider_ref(), None);
+        assert_eq!(Verdict::Failed { reason: "x".into() }.received(), None);
+    }
+
+    #[test]
+    fn requests_need_an_invoice_and_a_positive_amount() {
+        assert!(check_request(&PaymentRequest::new("inv", Money::toman(1), "d")).is_ok());
+        assert!(check_request(&PaymentRequest::new(" ", Money::toman(1), "d")).is_err());
+        assert!(check_request(&PaymentRequest::new("inv", Money::toman(-1), "d")).is_err());
     }
 }
