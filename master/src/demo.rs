@@ -77,6 +77,8 @@ pub async fn start(options: &DemoOptions) -> Result<RunningDemo> {
         secret_keys: vec![Keyring::generate_key_line("demo")],
         staff_chat_id: None,
         smtp: None,
+        public_url: url::Url::parse("http://127.0.0.1/").expect("a constant URL"),
+        payments: shared::config::PaymentsConfig::default(),
     };
     let app = app::start(&config).await?;
     let chat_url = format!("{}/", sandbox.url());

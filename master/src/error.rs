@@ -21,6 +21,8 @@ pub enum Error {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("payment gateway: {0}")]
+    Payment(String),
     #[error("the provisioner failed: {0}")]
     Provisioner(String),
     #[error("the sandbox failed: {0}")]

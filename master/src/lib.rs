@@ -3,6 +3,7 @@
 pub mod app;
 pub mod billing;
 pub mod bot;
+pub mod checkout;
 pub mod customers;
 pub mod demo;
 pub mod error;

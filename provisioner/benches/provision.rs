@@ -20,7 +20,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![1, 10, 50] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![1, 10, 50]
+    } else {
+        sizes
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,9 +63,15 @@ async fn run(sizes: Vec<usize>) {
         let mut sent = Vec::new();
         for (tenant, bot, user) in &bots {
             let written = Instant::now();
-            store::set_desired(&h.db.db, tenant, Desired::Running, &h.spec(&bot.token), &h.keyring)
-                .await
-                .expect("desired running");
+            store::set_desired(
+                &h.db.db,
+                tenant,
+                Desired::Running,
+                &h.spec(&bot.token),
+                &h.keyring,
+            )
+            .await
+            .expect("desired running");
             reconciler.wake();
             let message = h
                 .control
@@ -70,22 +80,25 @@ async fn run(sizes: Vec<usize>) {
                 .expect("send /start");
             sent.push((written, message.message_id));
         }
-        let waits = bots.iter().zip(&sent).map(|((_, bot, user), (written, message_id))| {
-            let control = &h.control;
-            async move {
-                control
-                    .wait_for_bot_message(
-                        &bot.token,
-                        *user,
-                        *message_id,
-                        |_| true,
-                        Duration::from_secs(300),
-                    )
-                    .await
-                    .expect("an answer to /start");
-                written.elapsed()
-            }
-        });
+        let waits = bots
+            .iter()
+            .zip(&sent)
+            .map(|((_, bot, user), (written, message_id))| {
+                let control = &h.control;
+                async move {
+                    control
+                        .wait_for_bot_message(
+                            &bot.token,
+                            *user,
+                            *message_id,
+                            |_| true,
+                            Duration::from_secs(300),
+                        )
+                        .await
+                        .expect("an answer to /start");
+                    written.elapsed()
+                }
+            });
         let mut latencies: Vec<Duration> = futures::future::join_all(waits).await;
         latencies.sort();
         println!(
@@ -116,7 +129,11 @@ async fn run(sizes: Vec<usize>) {
             );
             let tag = provisioner::image::image_tag(&h.image_version);
             if let Ok(Some(image)) = provisioner::image::inspect(&h.docker, &tag).await {
-                println!("image {}: {:.1} MB", image.tag, image.size_bytes as f64 / 1e6);
+                println!(
+                    "image {}: {:.1} MB",
+                    image.tag,
+                    image.size_bytes as f64 / 1e6
+                );
             }
         }
         shutdown.cancel();

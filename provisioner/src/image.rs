@@ -244,7 +244,9 @@ mod tests {
         let bytes = std::fs::read(&exe).expect("read current exe");
         // Test binaries are built without crt-static: they have a loader.
         assert!(has_interpreter(&bytes));
-        assert!(!has_interpreter(b"not an elf file at all, just some text padding........"));
+        assert!(!has_interpreter(
+            b"not an elf file at all, just some text padding........"
+        ));
     }
 
     #[test]

@@ -200,7 +200,10 @@ impl Reconciler {
         // Bots claimed by live instances: a token used by two tenants is refused.
         let mut bot_owners: HashMap<i64, Vec<String>> = HashMap::new();
         for inst in instances.iter().filter(|i| i.desired != Desired::Deleted) {
-            bot_owners.entry(inst.bot_id).or_default().push(inst.tenant_id.clone());
+            bot_owners
+                .entry(inst.bot_id)
+                .or_default()
+                .push(inst.tenant_id.clone());
         }
         let mut report = PassReport {
             instances: instances.len(),
@@ -303,7 +306,8 @@ impl Reconciler {
                     self.inner.settings.crash_loop_restarts,
                     self.inner.settings.crash_loop_window.as_secs() / 60
                 );
-                self.transition(&inst, Lifecycle::CrashLooping, Some(&reason)).await?;
+                self.transition(&inst, Lifecycle::CrashLooping, Some(&reason))
+                    .await?;
                 self.notify(&inst.tenant_id, NoticeKind::CrashLooping, reason);
                 return Ok(());
             }
@@ -383,7 +387,12 @@ impl Reconciler {
         self.transition(inst, Lifecycle::Running, None).await
     }
 
-    fn instance_spec(&self, inst: &Instance, token: &BotToken, api_key: SecretString) -> InstanceSpec {
+    fn instance_spec(
+        &self,
+        inst: &Instance,
+        token: &BotToken,
+        api_key: SecretString,
+    ) -> InstanceSpec {
         let s = &self.inner.settings;
         let env = [
             (env::TELEGRAM_API_URL, s.tenant_telegram_api_url.clone()),
@@ -484,8 +493,13 @@ impl Reconciler {
             restarts.extend(std::iter::repeat_n(now, new.min(100) as usize));
         }
         if new != 0 || restarts.len() != inst.restarts.len() {
-            store::set_restarts(&self.inner.db, &inst.tenant_id, &restarts, container.restart_count)
-                .await?;
+            store::set_restarts(
+                &self.inner.db,
+                &inst.tenant_id,
+                &restarts,
+                container.restart_count,
+            )
+            .await?;
         }
         Ok(restarts.len() >= self.inner.settings.crash_loop_restarts)
     }
@@ -528,7 +542,8 @@ impl Reconciler {
     }
 
     async fn fail(&self, inst: &Instance, reason: &str) -> Result<(), ReconcileError> {
-        self.transition(inst, Lifecycle::Failed, Some(reason)).await?;
+        self.transition(inst, Lifecycle::Failed, Some(reason))
+            .await?;
         self.notify(&inst.tenant_id, NoticeKind::Failed, reason.to_string());
         Ok(())
     }

@@ -172,7 +172,11 @@ pub fn spec_hash(spec: &DesiredSpec) -> String {
     let mut hasher = Sha256::new();
     hasher.update(spec.bot_token.expose().as_bytes());
     hasher.update([0]);
-    hasher.update(serde_json::to_string(&stored_spec(spec)).unwrap_or_default().as_bytes());
+    hasher.update(
+        serde_json::to_string(&stored_spec(spec))
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     hex::encode(&hasher.finalize()[..16])
 }
 
@@ -217,10 +221,11 @@ pub async fn set_desired(
     if other.is_some() {
         return Err(StoreError::TokenInUse);
     }
-    let existing: Option<Row> = sqlx::query("SELECT spec_hash, state FROM instances WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing: Option<Row> =
+        sqlx::query("SELECT spec_hash, state FROM instances WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
     match existing {
         None => {
             sqlx::query(
@@ -260,7 +265,8 @@ pub async fn set_desired(
             .execute(&mut *tx)
             .await?;
             if retry && state != Lifecycle::Pending.as_str() && desired != Desired::Deleted {
-                record_transition(&mut tx, tenant_id, &state, Lifecycle::Pending, None, now).await?;
+                record_transition(&mut tx, tenant_id, &state, Lifecycle::Pending, None, now)
+                    .await?;
             }
         }
     }

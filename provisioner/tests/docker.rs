@@ -43,9 +43,15 @@ async fn three_tenants_provisioned_concurrently_answer_with_their_own_names(engi
             .await
             .expect("create a sandbox bot");
         let tenant = h.tenant(&name.to_lowercase());
-        store::set_desired(&h.db.db, &tenant, Desired::Running, &h.spec(&bot.token), &h.keyring)
-            .await
-            .expect("desired running");
+        store::set_desired(
+            &h.db.db,
+            &tenant,
+            Desired::Running,
+            &h.spec(&bot.token),
+            &h.keyring,
+        )
+        .await
+        .expect("desired running");
         tenants.push((tenant, bot, name));
     }
     reconciler.wake();
@@ -96,11 +102,20 @@ async fn stop_start_token_change_and_delete(engine: Engine) {
     let (shutdown, task) = run_loop(&reconciler);
     let tenant = h.tenant("lyra");
     let first = h.control.create_bot("lyra_bot", "Lyra").await.expect("bot");
-    store::set_desired(&h.db.db, &tenant, Desired::Running, &h.spec(&first.token), &h.keyring)
-        .await
-        .expect("desired running");
+    store::set_desired(
+        &h.db.db,
+        &tenant,
+        Desired::Running,
+        &h.spec(&first.token),
+        &h.keyring,
+    )
+    .await
+    .expect("desired running");
     reconciler.wake();
-    assert!(h.start_command_answer(&tenant, &first.token, ANSWER).await.contains("Lyra"));
+    assert!(h
+        .start_command_answer(&tenant, &first.token, ANSWER)
+        .await
+        .contains("Lyra"));
     let original = h.containers_of(&tenant).await;
     assert_eq!(original.len(), 1);
 
@@ -110,7 +125,12 @@ async fn stop_start_token_change_and_delete(engine: Engine) {
         .expect("desired stopped");
     reconciler.wake();
     wait_for_state(&h, &tenant, Lifecycle::Stopped).await;
-    let info = h.runtime.inspect(&tenant).await.expect("inspect").expect("kept");
+    let info = h
+        .runtime
+        .inspect(&tenant)
+        .await
+        .expect("inspect")
+        .expect("kept");
     assert!(!info.state.is_running());
 
     // Start again: the same container answers.
@@ -118,15 +138,28 @@ async fn stop_start_token_change_and_delete(engine: Engine) {
         .await
         .expect("desired running");
     reconciler.wake();
-    assert!(h.start_command_answer(&tenant, &first.token, ANSWER).await.contains("Lyra"));
+    assert!(h
+        .start_command_answer(&tenant, &first.token, ANSWER)
+        .await
+        .contains("Lyra"));
     assert_eq!(h.containers_of(&tenant).await, original);
 
     // A new token (a different bot): the container is recreated and the new bot answers.
-    let second = h.control.create_bot("lyra2_bot", "Lyra Two").await.expect("bot");
-    let before = lifecycle(&h, &tenant).await.expect("instance");
-    store::set_desired(&h.db.db, &tenant, Desired::Running, &h.spec(&second.token), &h.keyring)
+    let second = h
+        .control
+        .create_bot("lyra2_bot", "Lyra Two")
         .await
-        .expect("new token");
+        .expect("bot");
+    let before = lifecycle(&h, &tenant).await.expect("instance");
+    store::set_desired(
+        &h.db.db,
+        &tenant,
+        Desired::Running,
+        &h.spec(&second.token),
+        &h.keyring,
+    )
+    .await
+    .expect("new token");
     reconciler.wake();
     // The new container reports in as the new bot, with a new API key. (Its answer to
     // /start is not checked here: the tenant bot keeps one getUpdates offset per database,
@@ -136,14 +169,18 @@ async fn stop_start_token_change_and_delete(engine: Engine) {
             i.state == Lifecycle::Running
                 && i.bot_username.as_deref() == Some("lyra2_bot")
                 && i.healthy
-                && i.last_heartbeat_at.is_some_and(|at| at >= i.state_changed_at)
+                && i.last_heartbeat_at
+                    .is_some_and(|at| at >= i.state_changed_at)
         })
     })
     .await;
     let recreated = h.containers_of(&tenant).await;
     assert_eq!(recreated.len(), 1);
     assert_ne!(recreated, original);
-    assert_ne!(after.api_key_hash, before.api_key_hash, "the API key is rotated");
+    assert_ne!(
+        after.api_key_hash, before.api_key_hash,
+        "the API key is rotated"
+    );
 
     // Delete: the container goes, the data volume stays for the retention period.
     store::set_desired_state(&h.db.db, &tenant, Desired::Deleted)
@@ -153,14 +190,20 @@ async fn stop_start_token_change_and_delete(engine: Engine) {
     let deleted = wait_for_state(&h, &tenant, Lifecycle::Deleted).await;
     assert!(h.containers_of(&tenant).await.is_empty());
     assert!(h.volume_exists(&tenant).await);
-    assert!(deleted.purge_after.is_some_and(|at| at > shared::db::now_unix()));
+    assert!(deleted
+        .purge_after
+        .is_some_and(|at| at > shared::db::now_unix()));
     // The data can be exported, then purged on request.
     let archive = h.runtime.export_data(&tenant).await.expect("export");
-    assert!(tar_entries(&archive).iter().any(|f| f.ends_with("tenant.db")));
+    assert!(tar_entries(&archive)
+        .iter()
+        .any(|f| f.ends_with("tenant.db")));
     store::purge_now(&h.db.db, &tenant).await.expect("purge");
     reconciler.wake();
     eventually("the purge", CONVERGE, || async {
-        lifecycle(&h, &tenant).await.filter(|i| i.purged_at.is_some())
+        lifecycle(&h, &tenant)
+            .await
+            .filter(|i| i.purged_at.is_some())
     })
     .await;
     assert!(!h.volume_exists(&tenant).await);
@@ -201,7 +244,11 @@ impl Runtime for DiesAfterCreate {
     async fn list(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
         self.0.list().await
     }
-    async fn logs(&self, t: &str, tail: usize) -> Result<Vec<provisioner::runtime::LogLine>, RuntimeError> {
+    async fn logs(
+        &self,
+        t: &str,
+        tail: usize,
+    ) -> Result<Vec<provisioner::runtime::LogLine>, RuntimeError> {
         self.0.logs(t, tail).await
     }
     async fn follow_logs(
@@ -219,7 +266,10 @@ impl Runtime for DiesAfterCreate {
     async fn events(
         &self,
     ) -> Result<
-        futures::stream::BoxStream<'static, Result<provisioner::runtime::RuntimeEvent, RuntimeError>>,
+        futures::stream::BoxStream<
+            'static,
+            Result<provisioner::runtime::RuntimeEvent, RuntimeError>,
+        >,
         RuntimeError,
     > {
         self.0.events().await
@@ -241,9 +291,15 @@ async fn killed_removed_and_master_restarts_converge_to_one_container(engine: En
     };
     let tenant = h.tenant("vega");
     let bot = h.control.create_bot("vega_bot", "Vega").await.expect("bot");
-    store::set_desired(&h.db.db, &tenant, Desired::Running, &h.spec(&bot.token), &h.keyring)
-        .await
-        .expect("desired running");
+    store::set_desired(
+        &h.db.db,
+        &tenant,
+        Desired::Running,
+        &h.spec(&bot.token),
+        &h.keyring,
+    )
+    .await
+    .expect("desired running");
 
     // A master that dies mid-provisioning: the container exists, never started.
     let dying = h.reconciler_with(Arc::new(DiesAfterCreate(h.runtime.clone())));
@@ -262,7 +318,10 @@ async fn killed_removed_and_master_restarts_converge_to_one_container(engine: En
     // The restarted master converges: one container, answering.
     let reconciler = h.reconciler();
     let (shutdown, task) = run_loop(&reconciler);
-    assert!(h.start_command_answer(&tenant, &bot.token, ANSWER).await.contains("Vega"));
+    assert!(h
+        .start_command_answer(&tenant, &bot.token, ANSWER)
+        .await
+        .contains("Vega"));
     assert_eq!(h.containers_of(&tenant).await.len(), 1);
     wait_for_state(&h, &tenant, Lifecycle::Running).await;
 
@@ -270,7 +329,10 @@ async fn killed_removed_and_master_restarts_converge_to_one_container(engine: En
     // Docker's restart policy does not).
     let name = DockerRuntime::container_name(&tenant);
     h.docker
-        .kill_container(&name, None::<bollard::query_parameters::KillContainerOptions>)
+        .kill_container(
+            &name,
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
         .await
         .expect("kill");
     eventually("the killed container to run again", CONVERGE, || async {
@@ -282,7 +344,10 @@ async fn killed_removed_and_master_restarts_converge_to_one_container(engine: En
             .filter(|c| c.state.is_running())
     })
     .await;
-    assert!(h.start_command_answer(&tenant, &bot.token, ANSWER).await.contains("Vega"));
+    assert!(h
+        .start_command_answer(&tenant, &bot.token, ANSWER)
+        .await
+        .contains("Vega"));
 
     // Removed by hand: the loop (woken by the Docker event) creates a new one.
     let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
@@ -298,7 +363,10 @@ async fn killed_removed_and_master_restarts_converge_to_one_container(engine: En
         (now.len() == 1 && now != before).then_some(())
     })
     .await;
-    assert!(h.start_command_answer(&tenant, &bot.token, ANSWER).await.contains("Vega"));
+    assert!(h
+        .start_command_answer(&tenant, &bot.token, ANSWER)
+        .await
+        .contains("Vega"));
 
     // Passes run many times over: still exactly one container.
     for _ in 0..3 {
@@ -318,9 +386,15 @@ async fn an_invalid_token_fails_with_a_reason_and_no_container(engine: Engine) {
     let tenant = h.tenant("orion");
     // Well formed, but not a bot the (sandbox) Telegram knows: getMe answers 401.
     let token = "987654321:AAHfakefakefakefakefakefakefakefake1";
-    store::set_desired(&h.db.db, &tenant, Desired::Running, &h.spec(token), &h.keyring)
-        .await
-        .expect("desired running");
+    store::set_desired(
+        &h.db.db,
+        &tenant,
+        Desired::Running,
+        &h.spec(token),
+        &h.keyring,
+    )
+    .await
+    .expect("desired running");
     let reconciler = h.reconciler();
     let mut notices = reconciler.subscribe();
     reconciler.reconcile_once().await.expect("pass");
@@ -336,12 +410,32 @@ async fn an_invalid_token_fails_with_a_reason_and_no_container(engine: Engine) {
     assert!(h.containers_of(&tenant).await.is_empty());
 
     // A token already used by another tenant is refused.
-    let bot = h.control.create_bot("draco_bot", "Draco").await.expect("bot");
-    store::set_desired(&h.db.db, &h.tenant("draco"), Desired::Running, &h.spec(&bot.token), &h.keyring)
+    let bot = h
+        .control
+        .create_bot("draco_bot", "Draco")
         .await
-        .expect("first owner");
-    let refused = store::set_desired(&h.db.db, &tenant, Desired::Running, &h.spec(&bot.token), &h.keyring).await;
-    assert!(matches!(refused, Err(store::StoreError::TokenInUse)), "{refused:?}");
+        .expect("bot");
+    store::set_desired(
+        &h.db.db,
+        &h.tenant("draco"),
+        Desired::Running,
+        &h.spec(&bot.token),
+        &h.keyring,
+    )
+    .await
+    .expect("first owner");
+    let refused = store::set_desired(
+        &h.db.db,
+        &tenant,
+        Desired::Running,
+        &h.spec(&bot.token),
+        &h.keyring,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(store::StoreError::TokenInUse)),
+        "{refused:?}"
+    );
     h.finish().await;
 }
 
@@ -353,7 +447,11 @@ async fn a_tenant_container_is_isolated(engine: Engine) {
     let (shutdown, task) = run_loop(&reconciler);
     let mut tenants = Vec::new();
     for name in ["sirius", "rigel"] {
-        let bot = h.control.create_bot(&format!("{name}_bot"), name).await.expect("bot");
+        let bot = h
+            .control
+            .create_bot(&format!("{name}_bot"), name)
+            .await
+            .expect("bot");
         let tenant = h.tenant(name);
         let mut spec = h.spec(&bot.token);
         spec.limits.memory_mb = 32;
@@ -375,47 +473,94 @@ async fn a_tenant_container_is_isolated(engine: Engine) {
     start_detached(&h, &b_name, &["/data/probe", "serve", "8080"]).await;
     let b_ip = container_ip(&h, &b_name).await;
     eventually("b's probe to listen", CONVERGE, || async {
-        (exec(&h, &b_name, &["/data/probe", "connect", &format!("{b_ip}:8080")]).await == 0)
+        (exec(
+            &h,
+            &b_name,
+            &["/data/probe", "connect", &format!("{b_ip}:8080")],
+        )
+        .await
+            == 0)
             .then_some(())
     })
     .await;
     let a_name = DockerRuntime::container_name(a);
     let a_ip = container_ip(&h, &a_name).await;
     assert_ne!(
-        exec(&h, &a_name, &["/data/probe", "connect", &format!("{b_ip}:8080")]).await,
+        exec(
+            &h,
+            &a_name,
+            &["/data/probe", "connect", &format!("{b_ip}:8080")]
+        )
+        .await,
         0,
         "tenant a ({a_ip}) reached tenant b ({b_ip})"
     );
     // No Docker socket, a read-only root, a non-root user, /data writable.
-    assert_ne!(exec(&h, &a_name, &["/data/probe", "exists", "/var/run/docker.sock"]).await, 0);
-    assert_ne!(exec(&h, &a_name, &["/data/probe", "exists", "/run/docker.sock"]).await, 0);
-    assert_ne!(exec(&h, &a_name, &["/data/probe", "write", "/evil"]).await, 0);
-    assert_eq!(exec(&h, &a_name, &["/data/probe", "write", "/data/ok"]).await, 0);
+    assert_ne!(
+        exec(
+            &h,
+            &a_name,
+            &["/data/probe", "exists", "/var/run/docker.sock"]
+        )
+        .await,
+        0
+    );
+    assert_ne!(
+        exec(&h, &a_name, &["/data/probe", "exists", "/run/docker.sock"]).await,
+        0
+    );
+    assert_ne!(
+        exec(&h, &a_name, &["/data/probe", "write", "/evil"]).await,
+        0
+    );
+    assert_eq!(
+        exec(&h, &a_name, &["/data/probe", "write", "/data/ok"]).await,
+        0
+    );
     // Held to the 32 MiB memory limit: touching 96 MiB gets the process killed.
     let code = exec(&h, &a_name, &["/data/probe", "alloc", "96"]).await;
-    assert_eq!(code, 137, "the allocation was not stopped by the memory limit");
+    assert_eq!(
+        code, 137,
+        "the allocation was not stopped by the memory limit"
+    );
     let inspected = h
         .docker
-        .inspect_container(&a_name, None::<bollard::query_parameters::InspectContainerOptions>)
+        .inspect_container(
+            &a_name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
         .await
         .expect("inspect");
     let host = inspected.host_config.expect("host config");
     assert_eq!(host.memory, Some(32 * 1024 * 1024));
     assert_eq!(host.readonly_rootfs, Some(true));
     assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
-    assert_eq!(inspected.config.and_then(|c| c.user).as_deref(), Some("10001:10001"));
+    assert_eq!(
+        inspected.config.and_then(|c| c.user).as_deref(),
+        Some("10001:10001")
+    );
     let binds = host.binds.unwrap_or_default();
-    assert!(binds.iter().all(|b| !b.contains("docker.sock")), "{binds:?}");
+    assert!(
+        binds.iter().all(|b| !b.contains("docker.sock")),
+        "{binds:?}"
+    );
     // No secret in the environment.
     let env = h
         .docker
-        .inspect_container(&a_name, None::<bollard::query_parameters::InspectContainerOptions>)
+        .inspect_container(
+            &a_name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
         .await
         .expect("inspect")
         .config
         .and_then(|c| c.env)
         .unwrap_or_default();
-    assert!(env.iter().all(|e| !e.starts_with("MADAR_TENANT_BOT_TOKEN=")), "{env:?}");
+    assert!(
+        env.iter()
+            .all(|e| !e.starts_with("MADAR_TENANT_BOT_TOKEN=")),
+        "{env:?}"
+    );
 
     shutdown.cancel();
     let _ = task.await;
@@ -450,7 +595,10 @@ async fn upload_probe(h: &Harness, tenant: &str, probe: &std::path::Path) {
 
 async fn container_ip(h: &Harness, name: &str) -> String {
     h.docker
-        .inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)
+        .inspect_container(
+            name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
         .await
         .expect("inspect")
         .network_settings

@@ -86,8 +86,14 @@ async fn a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught(engine: Engin
     assert_eq!(instance.state, Lifecycle::Running);
 
     // It answers /start with its name, keeps its own database, and reports in.
-    let user = control.create_user("Reza", None, Some("en")).await.expect("user");
-    let sent = control.send(&bot.token, user, "/start").await.expect("send");
+    let user = control
+        .create_user("Reza", None, Some("en"))
+        .await
+        .expect("user");
+    let sent = control
+        .send(&bot.token, user, "/start")
+        .await
+        .expect("send");
     let answer = control
         .wait_for_bot_message(&bot.token, user, sent.message_id, |_| true, WAIT)
         .await
@@ -107,14 +113,20 @@ async fn a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught(engine: Engin
     // The secret files are not readable by others, and not in the environment.
     let token_file = root.path().join("nova/secrets/bot_token");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&token_file).expect("token file").permissions(),
+        &std::fs::metadata(&token_file)
+            .expect("token file")
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o400);
 
     // It crashes (SIGKILL) three times in a row: the runtime restarts it each time, then the
     // loop sees a crash loop, stops it and tells staff.
     for round in 0..3 {
-        let info = runtime.inspect("nova").await.expect("inspect").expect("exists");
+        let info = runtime
+            .inspect("nova")
+            .await
+            .expect("inspect")
+            .expect("exists");
         let pid = pid_of(&info).expect("running with a pid");
         // SAFETY: kill(2) on the child process this test's runtime started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -132,7 +144,11 @@ async fn a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught(engine: Engin
     let instance = store::get(&t.db, "nova").await.expect("get").expect("row");
     assert_eq!(instance.state, Lifecycle::CrashLooping);
     assert!(instance.reason.is_some());
-    let info = runtime.inspect("nova").await.expect("inspect").expect("kept");
+    let info = runtime
+        .inspect("nova")
+        .await
+        .expect("inspect")
+        .expect("kept");
     assert!(!info.state.is_running());
     let notice = loop {
         let notice = notices.try_recv().expect("a staff notice");
@@ -156,7 +172,10 @@ async fn a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught(engine: Engin
         .expect("delete");
     reconciler.reconcile_once().await.expect("pass");
     assert!(runtime.inspect("nova").await.expect("inspect").is_none());
-    assert_eq!(runtime.list_data().await.expect("data"), vec!["nova".to_string()]);
+    assert_eq!(
+        runtime.list_data().await.expect("data"),
+        vec!["nova".to_string()]
+    );
     store::purge_now(&t.db, "nova").await.expect("purge");
     let fresh = store::get(&t.db, "nova").await.expect("get").expect("row");
     assert!(fresh.purge_after.is_some());
@@ -167,4 +186,69 @@ async fn a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught(engine: Engin
     t.cleanup().await.expect("cleanup");
 }
 
-shared::on_both_engines!(a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught);
+async fn a_bot_that_stops_reporting_in_is_marked_unhealthy(engine: Engine) {
+    let Some(binary) = common::tenant_bot_binary_or_skip() else {
+        return;
+    };
+    let Some(t) = TestDb::fresh(engine, Schema::Master).await else {
+        return;
+    };
+    let root = tempfile::tempdir().expect("tempdir");
+    let sandbox = Sandbox::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        SandboxOptions::fast_for_tests(),
+    )
+    .await
+    .expect("sandbox");
+    let control = ControlClient::new(&sandbox.url());
+    let runtime = Arc::new(ProcessRuntime::new(ProcessSettings {
+        binary: PathBuf::from(&binary),
+        root: root.path().to_path_buf(),
+        stop_grace: Duration::from_secs(5),
+        restart_delay: Duration::from_millis(100),
+    }));
+    // Nothing listens at this master URL: the bot runs, but its heartbeats never arrive.
+    let mut settings = ReconcilerSettings::new(&sandbox.url(), "http://127.0.0.1:9");
+    settings.heartbeat_seconds = 1;
+    settings.heartbeat_timeout = Duration::from_secs(1);
+    let keyring = Keyring::from_config(&[Keyring::generate_key_line("k")]).expect("keyring");
+    let reconciler = Reconciler::new(t.db.clone(), runtime.clone(), keyring.clone(), settings);
+    let mut notices = reconciler.subscribe();
+    let bot = control.create_bot("quiet_bot", "Quiet").await.expect("bot");
+    let spec = DesiredSpec {
+        bot_token: BotToken::parse(&bot.token).expect("token"),
+        limits: PackageLimits {
+            memory_mb: 64,
+            cpu_millis: 500,
+            pids: 64,
+        },
+        panels: Vec::new(),
+        image_version: "0.1.0".to_string(),
+    };
+    store::set_desired(&t.db, "quiet", Desired::Running, &spec, &keyring)
+        .await
+        .expect("desired");
+    reconciler.reconcile_once().await.expect("pass");
+    assert!(notices.try_recv().is_err(), "no notice while it is young");
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    reconciler.reconcile_once().await.expect("pass");
+    let notice = notices.try_recv().expect("staff are told");
+    assert_eq!(notice.kind, NoticeKind::Unhealthy);
+    assert_eq!(notice.tenant_id, "quiet");
+    let instance = store::get(&t.db, "quiet").await.expect("get").expect("row");
+    assert!(!instance.healthy);
+    assert_eq!(instance.state, Lifecycle::Running);
+    // Told once, not on every pass.
+    reconciler.reconcile_once().await.expect("pass");
+    assert!(notices.try_recv().is_err());
+
+    runtime.remove("quiet").await.expect("remove");
+    sandbox.shutdown().await;
+    t.cleanup().await.expect("cleanup");
+}
+
+shared::on_both_engines!(
+    a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught,
+    a_bot_that_stops_reporting_in_is_marked_unhealthy,
+);

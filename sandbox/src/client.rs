@@ -476,6 +476,45 @@ impl ControlClient {
         Ok(created["id"].as_i64().unwrap_or_default())
     }
 
+    /// Creates a "channel", "supergroup" or "group" (e.g. a staff group for notices).
+    pub async fn create_chat(
+        &self,
+        kind: &str,
+        username: Option<&str>,
+        title: &str,
+    ) -> Result<i64> {
+        let created: Value = self
+            .post(
+                "/sandbox/channels",
+                &json!({"username": username, "title": title, "type": kind}),
+            )
+            .await?;
+        Ok(created["id"].as_i64().unwrap_or_default())
+    }
+
+    /// Messages in a channel or group, oldest first.
+    pub async fn channel_messages(&self, channel_id: i64) -> Result<Vec<ChatMessage>> {
+        #[derive(Deserialize)]
+        struct Messages {
+            messages: Vec<ChatMessage>,
+        }
+        let messages: Messages = self
+            .get(&format!("/sandbox/channels/{channel_id}/messages"))
+            .await?;
+        Ok(messages.messages)
+    }
+
+    /// A member writes in a group; every bot in the group gets the update.
+    pub async fn send_to_group(&self, channel_id: i64, user_id: i64, text: &str) -> Result<i64> {
+        let sent: Value = self
+            .post(
+                &format!("/sandbox/channels/{channel_id}/send"),
+                &json!({"user_id": user_id, "text": text}),
+            )
+            .await?;
+        Ok(sent["message_id"].as_i64().unwrap_or_default())
+    }
+
     /// Sets a user's (or bot's) status in a channel: creator, administrator, member,
     /// restricted, left or kicked.
     pub async fn set_member(&self, channel_id: i64, user_id: i64, status: &str) -> Result<()> {

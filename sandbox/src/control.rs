@@ -22,9 +22,11 @@
 //! | `GET /sandbox/files/{file_id}` | | the file's bytes |
 //! | `POST /sandbox/faults` | `{"token","method","error_code","description","retry_after","times","delay_ms"}` | `{"ok":true}` |
 //! | `DELETE /sandbox/faults` | | `{"ok":true}` |
-//! | `POST /sandbox/channels` | `{"username","title"}` | `{"id"}` |
+//! | `POST /sandbox/channels` | `{"username","title","type"}` (channel\|supergroup\|group) | `{"id"}` |
 //! | `GET /sandbox/channels` | | `{"channels":[...]}` |
 //! | `POST /sandbox/channels/{id}/members` | `{"user_id","status"}` | the membership |
+//! | `GET /sandbox/channels/{id}/messages` | | `{"messages":[... "sender_id"]}` |
+//! | `POST /sandbox/channels/{id}/send` | `{"user_id","text"}` (groups) | `{"message_id","update_ids"}` |
 //! | `POST`/`DELETE /sandbox/users/{id}/block/{token}` | | `{"blocked","update_id"}` (my_chat_member) |
 //! | `GET /sandbox/users/{id}/stars` | | `{"user_id","spent","transactions":[...]}` |
 
@@ -45,8 +47,8 @@ use crate::entities;
 use crate::files::{image_size, FileKind, TINY_PNG};
 use crate::keyboards;
 use crate::state::{
-    now_unix, random_string, AppState, CallbackRecord, Charge, CheckoutAnswer, Fault, Invoice,
-    StoredMessage, World,
+    now_unix, random_string, AppState, CallbackRecord, Charge, ChatKind, CheckoutAnswer, Fault,
+    Invoice, StoredMessage, World,
 };
 
 /// A control API error.
@@ -111,6 +113,8 @@ pub fn routes() -> Router<AppState> {
         .route("/sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/sandbox/channels", post(create_channel).get(list_channels))
         .route("/sandbox/channels/{id}/members", post(set_member))
+        .route("/sandbox/channels/{id}/messages", get(channel_messages))
+        .route("/sandbox/channels/{id}/send", post(send_to_group))
 }
 
 fn bot_index(world: &World, token: &str) -> Result<usize, ControlError> {
@@ -693,6 +697,9 @@ async fn clear_faults(State(state): State<AppState>) -> Json<Value> {
 struct NewChannel {
     username: Option<String>,
     title: String,
+    /// "channel" (default), "supergroup" or "group".
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 async fn create_channel(
@@ -702,6 +709,12 @@ async fn create_channel(
     if body.title.trim().is_empty() {
         return Err(ControlError::bad_request("title is empty"));
     }
+    let kind = match body.kind.as_deref() {
+        None => ChatKind::Channel,
+        Some(kind) => ChatKind::parse(kind).ok_or_else(|| {
+            ControlError::bad_request("type must be channel, supergroup or group")
+        })?,
+    };
     let mut world = state.world();
     let username = body
         .username
@@ -715,8 +728,99 @@ async fn create_channel(
             ));
         }
     }
-    let id = world.create_channel(username, body.title.trim());
+    let id = world.create_chat(kind, username, body.title.trim());
     Ok(Json(json!({"id": id})))
+}
+
+/// Messages in a channel or group (e.g. what bots posted to a staff group).
+async fn channel_messages(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+) -> ControlResult {
+    let world = state.world();
+    let channel = world
+        .channels
+        .get(&channel_id)
+        .ok_or_else(|| ControlError::not_found("no channel or group with this id"))?;
+    let messages: Vec<Value> = channel
+        .messages
+        .iter()
+        .filter(|m| !m.deleted)
+        .map(|m| {
+            let mut entry = chat_entry(m);
+            entry["sender_id"] = m
+                .message
+                .get("from")
+                .or_else(|| m.message.get("sender_chat"))
+                .map(|f| f["id"].clone())
+                .unwrap_or(Value::Null);
+            entry
+        })
+        .collect();
+    Ok(Json(json!({"messages": messages})))
+}
+
+/// A user writes in a group: every bot in the group gets the message update.
+async fn send_to_group(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    Json(body): Json<SendText>,
+) -> ControlResult {
+    let content = text_content(&body.text)?;
+    let mut world = state.world();
+    let user = world
+        .users
+        .get(&body.user_id)
+        .cloned()
+        .ok_or_else(|| ControlError::not_found("no user with this id"))?;
+    let channel = world
+        .channels
+        .get_mut(&channel_id)
+        .ok_or_else(|| ControlError::not_found("no channel or group with this id"))?;
+    if channel.kind == ChatKind::Channel {
+        return Err(ControlError::bad_request(
+            "users do not write in channels; create a group or supergroup",
+        ));
+    }
+    if !channel.is_member(body.user_id) {
+        return Err(ControlError::bad_request(
+            "the user is not a member of this group",
+        ));
+    }
+    let message_id = channel.next_message_id();
+    let mut message = Map::new();
+    message.insert("message_id".into(), json!(message_id));
+    message.insert("from".into(), user.to_json());
+    message.insert("chat".into(), channel.chat_json());
+    message.insert("date".into(), json!(now_unix()));
+    message.extend(content);
+    let message = Value::Object(message);
+    channel.messages.push(StoredMessage {
+        message_id,
+        from_bot: false,
+        message: message.clone(),
+        shown_markup: None,
+        deleted: false,
+        edited: false,
+        invoice: None,
+    });
+    let member_bots: Vec<i64> = channel
+        .members
+        .keys()
+        .copied()
+        .filter(|id| channel.is_member(*id))
+        .collect();
+    let mut update_ids = Vec::new();
+    for bot in world
+        .bots
+        .iter_mut()
+        .filter(|b| member_bots.contains(&b.id))
+    {
+        update_ids.push(bot.push_update("message", message.clone()));
+    }
+    Ok(Json(
+        json!({"message_id": message_id, "update_ids": update_ids}),
+    ))
 }
 
 async fn list_channels(State(state): State<AppState>) -> Json<Value> {

@@ -346,10 +346,38 @@ impl Bot {
     }
 }
 
-/// A channel (or group) the sandbox simulates for membership checks.
+/// What kind of shared chat a `Channel` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    Channel,
+    Supergroup,
+    Group,
+}
+
+impl ChatKind {
+    pub fn parse(text: &str) -> Option<ChatKind> {
+        match text {
+            "channel" => Some(ChatKind::Channel),
+            "supergroup" => Some(ChatKind::Supergroup),
+            "group" => Some(ChatKind::Group),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Channel => "channel",
+            ChatKind::Supergroup => "supergroup",
+            ChatKind::Group => "group",
+        }
+    }
+}
+
+/// A channel or group chat: for membership checks, staff groups and channel posts.
 #[derive(Debug)]
 pub struct Channel {
     pub id: i64,
+    pub kind: ChatKind,
     pub username: Option<String>,
     pub title: String,
     /// user or bot id -> status (creator|administrator|member|left|kicked|restricted)
@@ -360,7 +388,7 @@ pub struct Channel {
 
 impl Channel {
     pub fn chat_json(&self) -> Value {
-        let mut chat = json!({"id": self.id, "type": "channel", "title": self.title});
+        let mut chat = json!({"id": self.id, "type": self.kind.as_str(), "title": self.title});
         if let Some(username) = &self.username {
             chat["username"] = json!(username);
         }
@@ -370,6 +398,13 @@ impl Channel {
     pub fn next_message_id(&mut self) -> i64 {
         self.next_message_id += 1;
         self.next_message_id
+    }
+
+    /// Whether `id` (a user or bot) is in the chat now.
+    pub fn is_member(&self, id: i64) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|s| !matches!(s.as_str(), "left" | "kicked"))
     }
 }
 
@@ -492,12 +527,21 @@ impl World {
     }
 
     pub fn create_channel(&mut self, username: Option<&str>, title: &str) -> i64 {
+        self.create_chat(ChatKind::Channel, username, title)
+    }
+
+    /// Creates a channel, supergroup or (basic) group with Telegram-shaped ids.
+    pub fn create_chat(&mut self, kind: ChatKind, username: Option<&str>, title: &str) -> i64 {
         self.next_channel_seq += 1;
-        let id = -1_001_000_000_000 - self.next_channel_seq;
+        let id = match kind {
+            ChatKind::Group => -400_000_000 - self.next_channel_seq,
+            _ => -1_001_000_000_000 - self.next_channel_seq,
+        };
         self.channels.insert(
             id,
             Channel {
                 id,
+                kind,
                 username: username.map(|u| u.trim_start_matches('@').to_string()),
                 title: title.to_string(),
                 members: HashMap::new(),

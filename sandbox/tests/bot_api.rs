@@ -585,3 +585,68 @@ async fn channel_membership_via_get_chat_member() {
     let post: Message = serde_json::from_value(post).unwrap();
     assert_eq!(post.chat.id.0, channel);
 }
+
+#[tokio::test]
+async fn staff_groups_take_bot_messages_and_member_messages() {
+    let env = common::start().await;
+    let group = env
+        .control
+        .create_chat("supergroup", None, "Madar staff")
+        .await
+        .unwrap();
+    let send = json!({"chat_id": group, "text": "New payment to review"});
+    assert_eq!(
+        env.err("sendMessage", send.clone()).await,
+        (
+            403,
+            "Forbidden: bot is not a member of the supergroup chat".to_string()
+        )
+    );
+    env.control
+        .set_member(group, env.bot.id, "member")
+        .await
+        .unwrap();
+    let posted: Message = serde_json::from_value(env.ok("sendMessage", send).await).unwrap();
+    assert_eq!(posted.chat.id.0, group);
+    assert!(posted.chat.is_supergroup());
+    let shown = env.control.channel_messages(group).await.unwrap();
+    assert_eq!(shown[0].text.as_deref(), Some("New payment to review"));
+
+    // Group members can read the member list.
+    env.control
+        .set_member(group, env.user, "administrator")
+        .await
+        .unwrap();
+    let member = env
+        .ok(
+            "getChatMember",
+            json!({"chat_id": group, "user_id": env.user}),
+        )
+        .await;
+    assert_eq!(member["status"], "administrator");
+
+    // A staff member answers in the group; the bot gets the update.
+    env.ok("getUpdates", json!({"offset": -1})).await;
+    env.control
+        .send_to_group(group, env.user, "/approve 42")
+        .await
+        .unwrap();
+    let updates = env.ok("getUpdates", json!({})).await;
+    let last = common::update(updates.as_array().unwrap().last().unwrap());
+    let teloxide::types::UpdateKind::Message(message) = last.kind else {
+        panic!("expected the group message");
+    };
+    assert_eq!(message.chat.id.0, group);
+    assert_eq!(message.text(), Some("/approve 42"));
+
+    env.control
+        .set_member(group, env.bot.id, "kicked")
+        .await
+        .unwrap();
+    assert_eq!(
+        env.err("sendMessage", json!({"chat_id": group, "text": "x"}))
+            .await
+            .1,
+        "Forbidden: bot was kicked from the supergroup chat"
+    );
+}

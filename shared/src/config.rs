@@ -298,6 +298,52 @@ pub mod keys {
         "sender of Madar's email, e.g. Madar <no-reply@example.com>",
     );
 
+    pub const HTTP_PUBLIC_URL: Setting = Setting::new(
+        "http.public_url",
+        "MADAR_HTTP_PUBLIC_URL",
+        "the address customers' browsers and payment gateways reach this server at, e.g. https://madar.example.com",
+    );
+    pub const PAYMENTS_CARDS: Setting = Setting::new(
+        "payments.cards",
+        "MADAR_PAYMENTS_CARDS",
+        "cards for card-to-card payments: number|owner|bank, comma-separated",
+    );
+    pub const PAYMENTS_CARD_AUTO_APPROVE_MINUTES: Setting = Setting::new(
+        "payments.card_auto_approve_minutes",
+        "MADAR_PAYMENTS_CARD_AUTO_APPROVE_MINUTES",
+        "approve card receipts nobody decided after this many minutes; unset = never",
+    );
+    pub const PAYMENTS_ZARINPAL_MERCHANT_ID: Setting = Setting::new(
+        "payments.zarinpal_merchant_id",
+        "MADAR_PAYMENTS_ZARINPAL_MERCHANT_ID",
+        "Zarinpal merchant id (36 characters); unset = Zarinpal off",
+    );
+    pub const PAYMENTS_ZARINPAL_URL: Setting = Setting::new(
+        "payments.zarinpal_url",
+        "MADAR_PAYMENTS_ZARINPAL_URL",
+        "Zarinpal API base, default https://payment.zarinpal.com",
+    );
+    pub const PAYMENTS_NOWPAYMENTS_API_KEY: Setting = Setting::new(
+        "payments.nowpayments_api_key",
+        "MADAR_PAYMENTS_NOWPAYMENTS_API_KEY",
+        "NowPayments API key; unset = crypto payments off",
+    );
+    pub const PAYMENTS_NOWPAYMENTS_IPN_SECRET: Setting = Setting::new(
+        "payments.nowpayments_ipn_secret",
+        "MADAR_PAYMENTS_NOWPAYMENTS_IPN_SECRET",
+        "NowPayments IPN secret, to check the signature of its notifications",
+    );
+    pub const PAYMENTS_NOWPAYMENTS_URL: Setting = Setting::new(
+        "payments.nowpayments_url",
+        "MADAR_PAYMENTS_NOWPAYMENTS_URL",
+        "NowPayments API base, default https://api.nowpayments.io",
+    );
+    pub const PAYMENTS_STARS: Setting = Setting::new(
+        "payments.stars",
+        "MADAR_PAYMENTS_STARS",
+        "sell for Telegram Stars too: true or false (default false)",
+    );
+
     pub const ALL: &[Setting] = &[
         DATA_DIR,
         DATABASE_URL,
@@ -313,6 +359,15 @@ pub mod keys {
         TELEGRAM_STAFF_CHAT_ID,
         SMTP_URL,
         SMTP_FROM,
+        HTTP_PUBLIC_URL,
+        PAYMENTS_CARDS,
+        PAYMENTS_CARD_AUTO_APPROVE_MINUTES,
+        PAYMENTS_ZARINPAL_MERCHANT_ID,
+        PAYMENTS_ZARINPAL_URL,
+        PAYMENTS_NOWPAYMENTS_API_KEY,
+        PAYMENTS_NOWPAYMENTS_IPN_SECRET,
+        PAYMENTS_NOWPAYMENTS_URL,
+        PAYMENTS_STARS,
     ];
 }
 
@@ -340,6 +395,20 @@ pub struct MasterConfig {
     /// The staff group's chat id; `None` = staff are not notified in Telegram.
     pub staff_chat_id: Option<i64>,
     pub smtp: Option<SmtpConfig>,
+    /// Where browsers and gateways reach this server (payment callbacks).
+    pub public_url: url::Url,
+    pub payments: PaymentsConfig,
+}
+
+/// Which payment methods are on, and their keys.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentsConfig {
+    pub cards: Vec<crate::payment::CardAccount>,
+    pub card_auto_approve_minutes: Option<u32>,
+    pub zarinpal: Option<(SecretString, String)>,
+    /// API key, IPN secret, base URL.
+    pub nowpayments: Option<(SecretString, SecretString, String)>,
+    pub stars: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -477,6 +546,14 @@ impl MasterConfig {
             }
         };
 
+        let public_url =
+            match s.parsed::<url::Url>(&HTTP_PUBLIC_URL, "a URL like https://madar.example.com")? {
+                Some(url) => url,
+                None => url::Url::parse(&format!("http://{http_listen}"))
+                    .map_err(|e| HTTP_PUBLIC_URL.invalid(e.to_string()))?,
+            };
+        let payments = payments_config(s)?;
+
         Ok(MasterConfig {
             data_dir,
             database_url,
@@ -490,8 +567,57 @@ impl MasterConfig {
             secret_keys,
             staff_chat_id,
             smtp,
+            public_url,
+            payments,
         })
     }
+}
+
+fn payments_config(s: &Sources) -> Result<PaymentsConfig, ConfigError> {
+    use keys::*;
+    let mut cards = Vec::new();
+    for item in s.list(&PAYMENTS_CARDS) {
+        let parts: Vec<&str> = item.split('|').map(str::trim).collect();
+        let [number, owner, bank] = parts.as_slice() else {
+            return Err(PAYMENTS_CARDS.invalid(
+                "must list cards as number|owner|bank, separated by commas",
+            ));
+        };
+        let card = crate::payment::CardAccount::new(number, owner, bank)
+            .map_err(|e| PAYMENTS_CARDS.invalid(e.to_string()))?;
+        cards.push(card);
+    }
+    let card_auto_approve_minutes = s.parsed::<u32>(
+        &PAYMENTS_CARD_AUTO_APPROVE_MINUTES,
+        "a whole number of minutes",
+    )?;
+    let zarinpal = s.secret(&PAYMENTS_ZARINPAL_MERCHANT_ID).map(|id| {
+        let base = s
+            .string(&PAYMENTS_ZARINPAL_URL)
+            .unwrap_or_else(|| "https://payment.zarinpal.com".into());
+        (id, base)
+    });
+    let nowpayments = match s.secret(&PAYMENTS_NOWPAYMENTS_API_KEY) {
+        None => None,
+        Some(key) => {
+            let secret = s.secret(&PAYMENTS_NOWPAYMENTS_IPN_SECRET).ok_or_else(|| {
+                PAYMENTS_NOWPAYMENTS_IPN_SECRET.invalid(
+                    "is not set, but a NowPayments API key is: without it notifications cannot be trusted",
+                )
+            })?;
+            let base = s
+                .string(&PAYMENTS_NOWPAYMENTS_URL)
+                .unwrap_or_else(|| "https://api.nowpayments.io".into());
+            Some((key, secret, base))
+        }
+    };
+    Ok(PaymentsConfig {
+        cards,
+        card_auto_approve_minutes,
+        zarinpal,
+        nowpayments,
+        stars: s.bool(&PAYMENTS_STARS)?.unwrap_or(false),
+    })
 }
 
 pub fn default_telegram_api_url() -> url::Url {

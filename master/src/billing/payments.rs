@@ -386,6 +386,51 @@ async fn settle(tx: &mut Tx<'_>, now: i64, payment: &Payment) -> Result<Outcome>
     })
 }
 
+/// Records that the provider reports money that does not match, without an amount.
+pub async fn flag_mismatch(db: &Db, now: i64, id: &str, detail: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE payments SET status = 'mismatch', detail = $1, updated_at = $2
+         WHERE id = $3 AND applied_at IS NULL AND status IN ('pending', 'in_review')",
+    )
+    .bind(detail)
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// When a payment went into review (its receipt arrived): the clock for auto-approval.
+pub async fn reviewed_since(db: &Db, id: &str) -> Result<i64> {
+    let at: Option<i64> = sqlx::query_scalar("SELECT updated_at FROM payments WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(at.unwrap_or(i64::MAX))
+}
+
+/// Money received per card (by card number) from applied card payments.
+pub async fn card_totals(db: &Db) -> Result<Vec<(String, Money)>> {
+    let rows = sqlx::query(
+        "SELECT card_id, currency, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total
+         FROM payments WHERE method = 'card' AND applied_at IS NOT NULL AND card_id IS NOT NULL
+         GROUP BY card_id, currency ORDER BY card_id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let code: String = row.try_get("currency")?;
+            let currency =
+                Currency::from_code(&code).map_err(|e| Error::Corrupt(format!("payment: {e}")))?;
+            Ok((
+                row.try_get("card_id")?,
+                Money::new(row.try_get("total")?, currency),
+            ))
+        })
+        .collect()
+}
+
 /// Pays an open invoice from the customer's wallet, once.
 pub async fn pay_from_wallet(db: &Db, now: i64, invoice_id: &str) -> Result<Outcome> {
     let mut tx = db.pool().begin().await?;

@@ -54,6 +54,8 @@ pub async fn world_with(engine: Engine, adjust: impl FnOnce(&mut MasterConfig)) 
         secret_keys: Vec::new(),
         staff_chat_id: None,
         smtp: None,
+        public_url: url::Url::parse("http://127.0.0.1/").expect("a constant URL"),
+        payments: shared::config::PaymentsConfig::default(),
     };
     adjust(&mut config);
     let app = app::start(&config).await.unwrap();

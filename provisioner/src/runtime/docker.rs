@@ -3,6 +3,7 @@
 //! version is negotiated, so older engines (20.10, API 1.41) work too.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
@@ -48,6 +49,9 @@ pub struct DockerSettings {
     pub stop_grace: Duration,
     /// The non-root user the bot runs as (uid:gid); must own `/data` in the image.
     pub user: String,
+    /// The static tenant-bot binary: when set, a missing image is built from it on first
+    /// use (see [`crate::image::locate_binary`]). When `None`, a missing image is an error.
+    pub tenant_bot_binary: Option<PathBuf>,
 }
 
 impl Default for DockerSettings {
@@ -57,6 +61,7 @@ impl Default for DockerSettings {
             extra_labels: BTreeMap::new(),
             stop_grace: Duration::from_secs(10),
             user: crate::image::TENANT_USER.to_string(),
+            tenant_bot_binary: None,
         }
     }
 }
@@ -64,6 +69,8 @@ impl Default for DockerSettings {
 pub struct DockerRuntime {
     docker: Docker,
     settings: DockerSettings,
+    /// One image build at a time.
+    image_build: tokio::sync::Mutex<()>,
 }
 
 /// Connects to the engine named in `host` (see [`DockerSettings::host`]) and negotiates the
@@ -72,14 +79,16 @@ pub async fn connect(host: Option<&str>) -> Result<Docker, RuntimeError> {
     let version = bollard::API_DEFAULT_VERSION;
     let docker = match host {
         None => Docker::connect_with_local_defaults(),
-        Some(h) if h.starts_with("unix://") => Docker::connect_with_unix(h, API_TIMEOUT_SECS, version),
+        Some(h) if h.starts_with("unix://") => {
+            Docker::connect_with_unix(h, API_TIMEOUT_SECS, version)
+        }
         Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
             Docker::connect_with_http(h, API_TIMEOUT_SECS, version)
         }
         Some(h) => {
             return Err(RuntimeError::Unavailable(format!(
-                "unsupported Docker host {h:?}: use unix:///path, tcp://host:port or http://host:port"
-            )))
+            "unsupported Docker host {h:?}: use unix:///path, tcp://host:port or http://host:port"
+        )))
         }
     }
     .map_err(|e| RuntimeError::Unavailable(e.to_string()))?;
@@ -97,11 +106,33 @@ pub async fn connect(host: Option<&str>) -> Result<Docker, RuntimeError> {
 impl DockerRuntime {
     pub async fn connect(settings: DockerSettings) -> Result<DockerRuntime, RuntimeError> {
         let docker = connect(settings.host.as_deref()).await?;
-        Ok(DockerRuntime { docker, settings })
+        Ok(DockerRuntime::from_client(docker, settings))
     }
 
     pub fn from_client(docker: Docker, settings: DockerSettings) -> DockerRuntime {
-        DockerRuntime { docker, settings }
+        DockerRuntime {
+            docker,
+            settings,
+            image_build: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Builds the spec's image from the configured binary when the engine lacks it.
+    async fn ensure_image(&self, spec: &InstanceSpec) -> Result<(), RuntimeError> {
+        let Some(binary) = &self.settings.tenant_bot_binary else {
+            return Err(RuntimeError::ImageMissing(spec.image.clone()));
+        };
+        let _one_at_a_time = self.image_build.lock().await;
+        let present = crate::image::inspect(&self.docker, &spec.image)
+            .await
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        if present.is_none() {
+            tracing::info!(image = %spec.image, binary = %binary.display(), "building the tenant-bot image");
+            crate::image::build_from_binary(&self.docker, binary, &spec.image, &spec.version, &[])
+                .await
+                .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        }
+        Ok(())
     }
 
     pub fn docker(&self) -> &Docker {
@@ -174,7 +205,9 @@ impl DockerRuntime {
         let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
         let networks = self
             .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filters).build(),
+            ))
             .await
             .map_err(engine)?;
         // The name filter matches substrings; keep exact matches.
@@ -313,7 +346,11 @@ impl DockerRuntime {
         self.docker
             .upload_to_container(
                 name,
-                Some(UploadToContainerOptionsBuilder::new().path(DATA_DIR).build()),
+                Some(
+                    UploadToContainerOptionsBuilder::new()
+                        .path(DATA_DIR)
+                        .build(),
+                ),
                 bollard::body_full(archive.into()),
             )
             .await
@@ -321,7 +358,11 @@ impl DockerRuntime {
     }
 
     fn info_from_inspect(tenant_id: &str, c: ContainerInspectResponse) -> ContainerInfo {
-        let labels = c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        let labels = c
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
         let state = c.state.as_ref();
         let status = state.and_then(|s| s.status).map(|s| match s {
             ContainerStateStatusEnum::CREATED => ContainerState::Created,
@@ -344,8 +385,18 @@ impl DockerRuntime {
         }
     }
 
-    async fn inspect_name(&self, name: &str) -> Result<Option<ContainerInspectResponse>, RuntimeError> {
-        match self.docker.inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>).await {
+    async fn inspect_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<ContainerInspectResponse>, RuntimeError> {
+        match self
+            .docker
+            .inspect_container(
+                name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        {
             Ok(c) => Ok(Some(c)),
             Err(e) if status(&e) == Some(404) => Ok(None),
             Err(e) => Err(engine(e)),
@@ -362,11 +413,9 @@ impl DockerRuntime {
                 Some(404) => RuntimeError::NotFound(tenant_id.to_string()),
                 _ => engine(e),
             })?;
-        let image = volume
-            .labels
-            .get(LABEL_IMAGE)
-            .cloned()
-            .ok_or_else(|| RuntimeError::Engine(format!("volume of {tenant_id} has no {LABEL_IMAGE} label")))?;
+        let image = volume.labels.get(LABEL_IMAGE).cloned().ok_or_else(|| {
+            RuntimeError::Engine(format!("volume of {tenant_id} has no {LABEL_IMAGE} label"))
+        })?;
         let name = format!("madar-export-{tenant_id}-{}", shared::db::new_id());
         let body = ContainerCreateBody {
             image: Some(image),
@@ -386,7 +435,10 @@ impl DockerRuntime {
             ..Default::default()
         };
         self.docker
-            .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+                body,
+            )
             .await
             .map_err(engine)?;
         Ok(name)
@@ -405,19 +457,27 @@ impl Runtime for DockerRuntime {
         if self.inspect_name(&name).await?.is_none() {
             let network = self.ensure_network(&spec.tenant_id).await?;
             self.ensure_volume(spec).await?;
-            let options = CreateContainerOptionsBuilder::new().name(&name).build();
-            match self
-                .docker
-                .create_container(Some(options), self.container_body(spec, &network))
-                .await
-            {
-                Ok(_) => {}
-                // Created by a concurrent call: fine, it is the same tenant's container.
-                Err(e) if status(&e) == Some(409) => {}
-                Err(e) if status(&e) == Some(404) => {
-                    return Err(RuntimeError::ImageMissing(spec.image.clone()))
+            let mut image_built = false;
+            loop {
+                let options = CreateContainerOptionsBuilder::new().name(&name).build();
+                match self
+                    .docker
+                    .create_container(Some(options), self.container_body(spec, &network))
+                    .await
+                {
+                    Ok(_) => break,
+                    // Created by a concurrent call: fine, it is the same tenant's container.
+                    Err(e) if status(&e) == Some(409) => break,
+                    // No such image: build it once, then try again.
+                    Err(e) if status(&e) == Some(404) && !image_built => {
+                        self.ensure_image(spec).await?;
+                        image_built = true;
+                    }
+                    Err(e) if status(&e) == Some(404) => {
+                        return Err(RuntimeError::ImageMissing(spec.image.clone()))
+                    }
+                    Err(e) => return Err(engine(e)),
                 }
-                Err(e) => return Err(engine(e)),
             }
         }
         let info = self
@@ -435,7 +495,10 @@ impl Runtime for DockerRuntime {
         let name = Self::container_name(tenant_id);
         match self
             .docker
-            .start_container(&name, None::<bollard::query_parameters::StartContainerOptions>)
+            .start_container(
+                &name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -476,7 +539,10 @@ impl Runtime for DockerRuntime {
         // Stop gracefully first so the bot can finish its work; force-remove after.
         self.stop(tenant_id).await?;
         let name = Self::container_name(tenant_id);
-        let options = RemoveContainerOptionsBuilder::new().force(true).v(false).build();
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(false)
+            .build();
         match self.docker.remove_container(&name, Some(options)).await {
             Ok(()) => {}
             Err(e) if status(&e) == Some(404) => {}
@@ -498,12 +564,20 @@ impl Runtime for DockerRuntime {
             .all(true)
             .filters(&self.label_filters(&[LABEL_TENANT]))
             .build();
-        let summaries = self.docker.list_containers(Some(options)).await.map_err(engine)?;
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(engine)?;
         let mut infos = Vec::with_capacity(summaries.len());
         for summary in summaries {
             let (Some(id), Some(tenant)) = (
                 summary.id.clone(),
-                summary.labels.as_ref().and_then(|l| l.get(LABEL_TENANT)).cloned(),
+                summary
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_TENANT))
+                    .cloned(),
             ) else {
                 continue;
             };
@@ -570,13 +644,20 @@ impl Runtime for DockerRuntime {
         let inactive = memory
             .stats
             .as_ref()
-            .and_then(|s| s.get("total_inactive_file").or_else(|| s.get("inactive_file")))
+            .and_then(|s| {
+                s.get("total_inactive_file")
+                    .or_else(|| s.get("inactive_file"))
+            })
             .copied()
             .unwrap_or(0);
         let rss = memory
             .stats
             .as_ref()
-            .and_then(|s| s.get("total_rss").or_else(|| s.get("rss")).or_else(|| s.get("anon")))
+            .and_then(|s| {
+                s.get("total_rss")
+                    .or_else(|| s.get("rss"))
+                    .or_else(|| s.get("anon"))
+            })
             .copied()
             .unwrap_or(0);
         Ok(Stats {
@@ -610,7 +691,11 @@ impl Runtime for DockerRuntime {
         let options = ListVolumesOptionsBuilder::new()
             .filters(&self.label_filters(&[LABEL_TENANT]))
             .build();
-        let volumes = self.docker.list_volumes(Some(options)).await.map_err(engine)?;
+        let volumes = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(engine)?;
         Ok(volumes
             .volumes
             .unwrap_or_default()
@@ -644,7 +729,10 @@ impl Runtime for DockerRuntime {
         }
         match self
             .docker
-            .remove_volume(&Self::volume_name(tenant_id), None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .remove_volume(
+                &Self::volume_name(tenant_id),
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
             .await
         {
             Ok(()) => {}
@@ -675,7 +763,9 @@ fn log_lines(output: bollard::container::LogOutput) -> Vec<LogLine> {
     use bollard::container::LogOutput;
     let (stream, message) = match output {
         LogOutput::StdErr { message } => (LogStream::Stderr, message),
-        LogOutput::StdOut { message } | LogOutput::Console { message } => (LogStream::Stdout, message),
+        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+            (LogStream::Stdout, message)
+        }
         LogOutput::StdIn { .. } => return Vec::new(),
     };
     String::from_utf8_lossy(&message)
@@ -703,9 +793,10 @@ fn status(e: &BollardError) -> Option<u16> {
 
 fn engine(e: BollardError) -> RuntimeError {
     match e {
-        BollardError::DockerResponseServerError { status_code, message } => {
-            RuntimeError::Engine(format!("{message} (HTTP {status_code})"))
-        }
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => RuntimeError::Engine(format!("{message} (HTTP {status_code})")),
         BollardError::IOError { .. } | BollardError::HyperResponseError { .. } => {
             RuntimeError::Unavailable(e.to_string())
         }

@@ -188,7 +188,11 @@ async fn supervise(
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
-                push_log(&instance, LogStream::Stderr, format!("cannot start {}: {e}", binary.display()));
+                push_log(
+                    &instance,
+                    LogStream::Stderr,
+                    format!("cannot start {}: {e}", binary.display()),
+                );
                 set_status(&|s| {
                     s.state = ContainerState::Exited;
                     s.exit_code = Some(127);
@@ -361,14 +365,17 @@ impl Runtime for ProcessRuntime {
         };
         instance.wanted.send_replace(false);
         // Wait for the supervisor to see the process out.
-        let deadline = tokio::time::Instant::now() + self.settings.stop_grace + Duration::from_secs(5);
+        let deadline =
+            tokio::time::Instant::now() + self.settings.stop_grace + Duration::from_secs(5);
         loop {
             let supervised = instance.status.lock().map_err(|_| poisoned())?.supervised;
             if !supervised {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(RuntimeError::Engine(format!("tenant {tenant_id}'s bot did not stop")));
+                return Err(RuntimeError::Engine(format!(
+                    "tenant {tenant_id}'s bot did not stop"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -410,7 +417,11 @@ impl Runtime for ProcessRuntime {
     async fn logs(&self, tenant_id: &str, tail: usize) -> Result<Vec<LogLine>, RuntimeError> {
         let instance = self.require(tenant_id)?;
         let logs = instance.logs.lock().map_err(|_| poisoned())?;
-        Ok(logs.iter().skip(logs.len().saturating_sub(tail)).cloned().collect())
+        Ok(logs
+            .iter()
+            .skip(logs.len().saturating_sub(tail))
+            .cloned()
+            .collect())
     }
 
     async fn follow_logs(

@@ -83,7 +83,13 @@ pub fn isolation_probe() -> PathBuf {
     }
     let out = std::env::temp_dir().join(format!("madar-isolation-probe-{}", std::process::id()));
     let status = std::process::Command::new("rustc")
-        .args(["--edition", "2021", "-O", "-C", "target-feature=+crt-static"])
+        .args([
+            "--edition",
+            "2021",
+            "-O",
+            "-C",
+            "target-feature=+crt-static",
+        ])
         .arg(workspace_root().join("docker/probe/isolation_probe.rs"))
         .arg("-o")
         .arg(&out)
@@ -101,7 +107,11 @@ pub async fn test_image_version(docker: &Docker, binary: &std::path::Path) -> St
     let digest = hex::encode(&sha2::Sha256::digest(&bytes)[..6]);
     let version = format!("{}-test-{digest}", env!("CARGO_PKG_VERSION"));
     let tag = image::image_tag(&version);
-    if image::inspect(docker, &tag).await.expect("inspect image").is_none() {
+    if image::inspect(docker, &tag)
+        .await
+        .expect("inspect image")
+        .is_none()
+    {
         image::build_from_binary(docker, binary, &tag, &version, &[])
             .await
             .expect("build the tenant-bot image");
@@ -156,18 +166,25 @@ pub async fn remove_labelled(run_id: &str) {
         }
     }
     let volumes = docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
         .await
         .ok()
         .and_then(|v| v.volumes)
         .unwrap_or_default();
     for v in volumes {
         let _ = docker
-            .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .remove_volume(
+                &v.name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
             .await;
     }
     let networks = docker
-        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
         .await
         .unwrap_or_default();
     for n in networks {
@@ -242,8 +259,7 @@ impl Harness {
         .expect("start the sandbox");
         let control = ControlClient::new(&sandbox.url());
         let mut servers = Vec::new();
-        let (sandbox_addr, server) =
-            serve(gateway, sandbox::router(sandbox.state().clone())).await;
+        let (sandbox_addr, server) = serve(gateway, sandbox::router(sandbox.state().clone())).await;
         servers.push(server);
         let (master_addr, server) =
             serve(gateway, provisioner::heartbeat::router(db.db.clone())).await;
@@ -260,8 +276,7 @@ impl Harness {
         Some(Harness {
             docker,
             runtime,
-            keyring: Keyring::from_config(&[Keyring::generate_key_line("test")])
-                .expect("keyring"),
+            keyring: Keyring::from_config(&[Keyring::generate_key_line("test")]).expect("keyring"),
             db,
             sandbox_url_for_tenants: format!("http://{sandbox_addr}"),
             master_url_for_tenants: format!("http://{master_addr}"),
@@ -318,7 +333,12 @@ impl Harness {
 
     /// Sends /start as a new user and returns the bot's answer. On a timeout the panic
     /// message shows the instance row and the container's last log lines.
-    pub async fn start_command_answer(&self, tenant: &str, token: &str, timeout: Duration) -> String {
+    pub async fn start_command_answer(
+        &self,
+        tenant: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> String {
         let user = self
             .control
             .create_user("Sara", None, Some("en"))

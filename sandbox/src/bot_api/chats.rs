@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{ApiError, ApiResult, ChatRef, Params};
-use crate::state::{AppState, World};
+use crate::state::{AppState, ChatKind, World};
 
 /// The Bot API `ChatMember` object for `status`.
 pub fn chat_member_json(user: Value, status: &str) -> Value {
@@ -93,8 +93,13 @@ pub fn get_chat_member(state: &AppState, token: &str, p: &Params) -> ApiResult {
             bot_status.unwrap_or("left"),
         ));
     }
+    // In groups every member may see the member list; in channels only admins.
+    let sees_members = match channel.kind {
+        ChatKind::Channel => matches!(bot_status, Some("creator" | "administrator")),
+        _ => in_channel,
+    };
     match bot_status {
-        Some("creator" | "administrator") => {}
+        _ if sees_members => {}
         Some("member" | "restricted") => {
             return Err(ApiError::bad_request("member list is inaccessible"));
         }

@@ -7,7 +7,7 @@ use super::{ApiError, ApiResult, ChatRef, Params};
 use crate::entities::{self, ParseError, Parsed};
 use crate::keyboards::{self, Markup};
 use crate::state::{
-    find_message, find_message_mut, now_unix, AppState, Invoice, StoredMessage, World,
+    find_message, find_message_mut, now_unix, AppState, ChatKind, Invoice, StoredMessage, World,
 };
 use crate::RateLimits;
 
@@ -59,13 +59,25 @@ pub fn resolve_target(world: &World, bot: usize, chat: &ChatRef) -> Result<Targe
         ChatRef::Username(username) => world.channel_by_username(username),
     };
     let channel = channel.ok_or_else(ApiError::chat_not_found)?;
-    match channel.members.get(&world.bots[bot].id).map(String::as_str) {
-        Some("creator" | "administrator") => Ok(Target::Channel(channel.id)),
-        Some("member" | "restricted") => Err(ApiError::bad_request(
+    let status = channel.members.get(&world.bots[bot].id).map(String::as_str);
+    match (channel.kind, status) {
+        (_, Some("creator" | "administrator")) => Ok(Target::Channel(channel.id)),
+        (ChatKind::Channel, Some("member" | "restricted")) => Err(ApiError::bad_request(
             "need administrator rights in the channel chat",
         )),
-        _ => Err(ApiError::forbidden(
+        (ChatKind::Channel, _) => Err(ApiError::forbidden(
             "bot is not a member of the channel chat",
+        )),
+        (_, Some("member" | "restricted")) => Ok(Target::Channel(channel.id)),
+        (ChatKind::Group, Some("kicked")) => {
+            Err(ApiError::forbidden("bot was kicked from the group chat"))
+        }
+        (ChatKind::Supergroup, Some("kicked")) => Err(ApiError::forbidden(
+            "bot was kicked from the supergroup chat",
+        )),
+        (ChatKind::Group, _) => Err(ApiError::forbidden("bot is not a member of the group chat")),
+        (ChatKind::Supergroup, _) => Err(ApiError::forbidden(
+            "bot is not a member of the supergroup chat",
         )),
     }
 }
@@ -255,7 +267,11 @@ pub fn store_bot_message(
                 .ok_or_else(ApiError::chat_not_found)?;
             let id = channel.next_message_id();
             message.insert("message_id".into(), json!(id));
-            message.insert("sender_chat".into(), channel.chat_json());
+            if channel.kind == ChatKind::Channel {
+                message.insert("sender_chat".into(), channel.chat_json());
+            } else {
+                message.insert("from".into(), bot_user);
+            }
             (id, channel.chat_json())
         }
     };
