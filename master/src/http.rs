@@ -14,6 +14,8 @@ use shared::secret::SecretString;
 use teloxide::types::Update;
 
 use crate::bot::MasterBot;
+use crate::checkout::{self, CallbackResult, Gateways};
+use shared::clock::Clock;
 
 /// Telegram's header carrying the webhook secret.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -22,6 +24,8 @@ pub const WEBHOOK_PATH: &str = "/telegram/webhook";
 #[derive(Clone)]
 pub struct HttpState {
     pub db: Db,
+    pub gateways: Arc<Gateways>,
+    pub clock: Arc<dyn Clock>,
     /// Set once the master bot has identified itself to Telegram.
     pub telegram_ready: Arc<AtomicBool>,
     pub webhook: Option<Webhook>,
@@ -34,13 +38,17 @@ pub struct Webhook {
 }
 
 pub fn router(state: HttpState) -> Router {
+    let heartbeats = provisioner::heartbeat::router(state.db.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(WEBHOOK_PATH, post(webhook))
+        .route(checkout::ZARINPAL_CALLBACK_PATH, get(zarinpal_callback))
+        .route(checkout::NOWPAYMENTS_IPN_PATH, post(nowpayments_ipn))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+        .merge(heartbeats)
 }
 
 /// Alive: the process answers.
@@ -65,6 +73,80 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
             "database": word(database),
             "telegram": word(telegram),
         })),
+    )
+}
+
+/// The buyer's browser returns from Zarinpal: verify, apply once, and say what happened.
+async fn zarinpal_callback(
+    State(state): State<HttpState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> impl IntoResponse {
+    let query = query.unwrap_or_default();
+    let result =
+        checkout::zarinpal_callback(&state.db, &state.gateways, state.clock.now(), &query).await;
+    let (status, result) = match result {
+        Ok(result) => (StatusCode::OK, result),
+        Err(e) => {
+            tracing::error!(error = %e, "Zarinpal callback failed");
+            (StatusCode::SERVICE_UNAVAILABLE, CallbackResult::Pending)
+        }
+    };
+    (status, axum::response::Html(payment_page(&result)))
+}
+
+/// NowPayments notifies a payment's progress. A refused signature gets 401; a failure on our
+/// side 503, so NowPayments sends it again.
+async fn nowpayments_ipn(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let signature = headers
+        .get(shared::payment::nowpayments::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match checkout::nowpayments_ipn(
+        &state.db,
+        &state.gateways,
+        state.clock.now(),
+        &body,
+        signature,
+    )
+    .await
+    {
+        Ok(Some(_)) => StatusCode::OK,
+        Ok(None) => StatusCode::UNAUTHORIZED,
+        Err(e) => {
+            tracing::error!(error = %e, "NowPayments IPN failed");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
+/// A small bilingual page for the browser that comes back from a gateway.
+fn payment_page(result: &CallbackResult) -> String {
+    let (fa, en) = match result {
+        CallbackResult::Paid | CallbackResult::AlreadyPaid => (
+            "پرداخت شما انجام شد. به ربات برگردید.",
+            "Your payment is done. Go back to the bot.",
+        ),
+        CallbackResult::Failed => (
+            "پرداخت انجام نشد. در ربات دوباره امتحان کنید.",
+            "The payment did not go through. Try again in the bot.",
+        ),
+        CallbackResult::Mismatch => (
+            "مبلغ پرداخت با صورتحساب یکی نیست؛ پشتیبانی بررسی می‌کند.",
+            "The amount paid does not match the invoice; support will look into it.",
+        ),
+        CallbackResult::Pending | CallbackResult::Unknown => (
+            "پرداخت هنوز تأیید نشده است؛ نتیجه در ربات اعلام می‌شود.",
+            "The payment is not confirmed yet; the bot will tell you the result.",
+        ),
+    };
+    format!(
+        "<!doctype html><html lang=\"fa\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Madar</title></head>\
+         <body style=\"font-family:sans-serif;max-width:32rem;margin:4rem auto;text-align:center\">\
+         <p>{fa}</p><p dir=\"ltr\">{en}</p></body></html>"
     )
 }
 

@@ -28,9 +28,16 @@ async fn wait_for_state(h: &Harness, tenant: &str, state: Lifecycle) -> store::I
 }
 
 async fn three_tenants_provisioned_concurrently_answer_with_their_own_names(engine: Engine) {
-    let Some(h) = Harness::start(engine).await else {
+    let Some(mut h) = Harness::start(engine).await else {
         return;
     };
+    // A version the engine has never seen: the runtime builds its image on first use.
+    h.image_version = format!("{}-{}", h.image_version, h.run_id);
+    let tag = provisioner::image::image_tag(&h.image_version);
+    assert!(provisioner::image::inspect(&h.docker, &tag)
+        .await
+        .expect("inspect")
+        .is_none());
     let reconciler = h.reconciler();
     let (shutdown, task) = run_loop(&reconciler);
 
@@ -78,6 +85,11 @@ async fn three_tenants_provisioned_concurrently_answer_with_their_own_names(engi
             "{tenant}: {files:?}"
         );
     }
+    let built = provisioner::image::inspect(&h.docker, &tag)
+        .await
+        .expect("inspect")
+        .expect("the image was built when missing");
+    assert!(built.size_bytes > 0);
     // Heartbeats reach the master's endpoint with each instance's own key.
     for (tenant, bot, _) in &tenants {
         let beat = eventually("a heartbeat", CONVERGE, || async {

@@ -561,6 +561,7 @@ fn chat_entry(stored: &StoredMessage) -> Value {
         "sticker_file_id": m.get("sticker").map(|s| s["file_id"].clone()),
         "invoice": m.get("invoice"),
         "successful_payment": m.get("successful_payment"),
+        "refunded_payment": m.get("refunded_payment"),
         "edited": stored.edited,
     })
 }

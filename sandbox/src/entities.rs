@@ -845,6 +845,66 @@ mod tests {
     }
 
     #[test]
+    fn random_input_never_panics_and_entities_stay_inside_the_text() {
+        use rand::{Rng, SeedableRng};
+        const PIECES: &[&str] = &[
+            "<b>",
+            "</b>",
+            "<i>",
+            "</i>",
+            "<a href=\"x\">",
+            "</a>",
+            "<pre>",
+            "<code>",
+            "</code>",
+            "</pre>",
+            "&lt;",
+            "&#128512;",
+            "&",
+            "<",
+            ">",
+            "*",
+            "_",
+            "__",
+            "~",
+            "||",
+            "`",
+            "```",
+            "[",
+            "](http://a)",
+            "]",
+            "(",
+            ")",
+            "\\",
+            "\\*",
+            ".",
+            "!",
+            "\n",
+            "\n>",
+            "a",
+            " ",
+            "سلام",
+            "😀",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let count = rng.gen_range(0..12);
+            let text: String = (0..count)
+                .map(|_| PIECES[rng.gen_range(0..PIECES.len())])
+                .collect();
+            for mode in ["HTML", "MarkdownV2", "Markdown"] {
+                if let Ok(parsed) = parse(&text, Some(mode)) {
+                    let len = utf16_len(&parsed.text) as u64;
+                    for e in &parsed.entities {
+                        let end = e["offset"].as_u64().unwrap() + e["length"].as_u64().unwrap();
+                        assert!(end <= len, "{text:?} in {mode}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn finds_bot_commands() {
         assert_eq!(
             bot_commands("/start ref_1"),

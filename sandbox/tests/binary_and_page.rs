@@ -105,3 +105,13 @@ async fn shutdown_ends_waiting_long_polls() {
         .expect("shutdown should not wait for the 30 s long poll");
     let _ = poll.await.unwrap();
 }
+
+#[tokio::test]
+async fn only_loopback_addresses_are_served() {
+    let result = sandbox::Sandbox::start(
+        "0.0.0.0:0".parse().unwrap(),
+        sandbox::SandboxOptions::fast_for_tests(),
+    )
+    .await;
+    assert!(matches!(result, Err(sandbox::SandboxError::NotLoopback(_))));
+}

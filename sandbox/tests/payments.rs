@@ -81,6 +81,19 @@ async fn paying_an_invoice_then_refunding_once() {
     assert_eq!(stars["spent"], 150);
     let refund = json!({"user_id": env.user, "telegram_payment_charge_id": charge_id});
     env.ok("refundStarPayment", refund.clone()).await;
+    let after_refund = env
+        .ok("getUpdates", json!({"offset": paid.update_id.unwrap() + 1}))
+        .await;
+    let UpdateKind::Message(notice) = common::update(&after_refund[0]).kind else {
+        panic!("expected the refunded_payment message");
+    };
+    let teloxide::types::MessageKind::RefundedPayment(refunded) = notice.kind else {
+        panic!("expected a refunded_payment message, got {:?}", notice.kind);
+    };
+    assert_eq!(
+        refunded.refunded_payment.telegram_payment_charge_id.0,
+        charge_id
+    );
     assert_eq!(
         env.err("refundStarPayment", refund).await.1,
         "Bad Request: CHARGE_ALREADY_REFUNDED"

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sandbox::panels::{FakeMarzban, FakeMarzbanOptions, SeedRequest};
 use shared::panel::{
-    connect, NetRule, NetworkPolicy, PageRequest, Panel, PanelCredentials, PanelKind,
-    PanelOptions, PanelUrl,
+    connect, NetRule, NetworkPolicy, PageRequest, Panel, PanelCredentials, PanelKind, PanelOptions,
+    PanelUrl,
 };
 use shared::secret::SecretString;
 
@@ -44,9 +44,12 @@ async fn sync(panel: &dyn Panel) -> anyhow::Result<(u64, u64, u32)> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let fake = FakeMarzban::start(SocketAddr::from(([127, 0, 0, 1], 0)), FakeMarzbanOptions::default())
-        .await
-        .context("start the fake Marzban")?;
+    let fake = FakeMarzban::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        FakeMarzbanOptions::default(),
+    )
+    .await
+    .context("start the fake Marzban")?;
     let seeded = fake
         .control()
         .seed(&SeedRequest {
@@ -56,7 +59,10 @@ async fn run() -> anyhow::Result<()> {
             used_bytes: 1 << 20,
         })
         .await?;
-    anyhow::ensure!(seeded == ACCOUNTS, "seeded {seeded} accounts, not {ACCOUNTS}");
+    anyhow::ensure!(
+        seeded == ACCOUNTS,
+        "seeded {seeded} accounts, not {ACCOUNTS}"
+    );
 
     let policy = NetworkPolicy::strict().allow(NetRule::parse("127.0.0.1")?);
     let panel = connect(
@@ -66,8 +72,10 @@ async fn run() -> anyhow::Result<()> {
             username: "admin".into(),
             password: SecretString::new("admin-password"),
         },
-        policy,
-        PanelOptions::default(),
+        PanelOptions {
+            network: policy,
+            ..PanelOptions::default()
+        },
     )
     .await?;
 
@@ -78,7 +86,10 @@ async fn run() -> anyhow::Result<()> {
         let (seen, used, made) = sync(panel.as_ref()).await?;
         times.push(started.elapsed());
         anyhow::ensure!(seen == u64::from(ACCOUNTS), "synced {seen} accounts");
-        anyhow::ensure!(used == u64::from(ACCOUNTS) << 20, "wrong usage total {used}");
+        anyhow::ensure!(
+            used == u64::from(ACCOUNTS) << 20,
+            "wrong usage total {used}"
+        );
         calls = made;
     }
     times.sort();

@@ -33,7 +33,9 @@ async fn create_sends_bytes_and_seconds_and_the_inbounds() {
     assert_eq!(account.used_bytes, 0);
     assert_eq!(account.links.len(), 1);
     assert!(account.links[0].starts_with("vless://"));
-    assert!(account.subscription_url.starts_with(&format!("{}sub/", fake.url())));
+    assert!(account
+        .subscription_url
+        .starts_with(&format!("{}sub/", fake.url())));
 
     let stored = fake.control().accounts().await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -45,7 +47,10 @@ async fn create_sends_bytes_and_seconds_and_the_inbounds() {
     // The subscription serves the links and the usage header.
     let response = http().get(&account.subscription_url).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    let info = response.headers()["subscription-userinfo"].to_str().unwrap().to_string();
+    let info = response.headers()["subscription-userinfo"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(info.contains(&format!("total={}", 5 * GIB)), "{info}");
     assert!(info.contains(&format!("expire={expire}")), "{info}");
 
@@ -71,7 +76,10 @@ async fn create_is_idempotent_by_username() {
         request.inbounds = vec![InboundRef("No Such Tag".into())];
         panel.create_account(&request).await
     };
-    assert!(matches!(unknown, Err(PanelError::InvalidRequest(_))), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(PanelError::InvalidRequest(_))),
+        "{unknown:?}"
+    );
     assert_eq!(fake.accounts().len(), 1);
     fake.shutdown().await;
 }
@@ -213,7 +221,6 @@ async fn wrong_password_and_wrong_base_path_have_their_own_errors() {
         shared::panel::PanelKind::Marzban,
         url,
         password("admin", "not-the-password"),
-        policy(),
         options(),
     )
     .await;
@@ -225,7 +232,6 @@ async fn wrong_password_and_wrong_base_path_have_their_own_errors() {
         shared::panel::PanelKind::Marzban,
         elsewhere,
         password("admin", "admin-password"),
-        policy(),
         options(),
     )
     .await;
@@ -296,5 +302,44 @@ async fn down_and_slow_panels() {
     assert_eq!(panel.health().await, Err(PanelError::Timeout));
     control.set_delay(Duration::ZERO).await.unwrap();
     assert!(panel.health().await.is_ok());
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_account_on_hold_gets_a_longer_duration() {
+    let fake = start_marzban().await;
+    let panel = marzban_panel(&fake).await;
+    // A seller made an on-hold user in Marzban itself: its time starts at first use.
+    let token: serde_json::Value = http()
+        .post(format!("{}api/admin/token", fake.url()))
+        .form(&[("username", "admin"), ("password", "admin-password")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = http()
+        .post(format!("{}api/user", fake.url()))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({
+            "username": "hold_me", "proxies": { "vless": {} }, "inbounds": {},
+            "status": "on_hold", "on_hold_expire_duration": 7 * DAY,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 200);
+    let held = panel.account("hold_me").await.unwrap().unwrap();
+    assert_eq!(held.status, AccountStatus::OnHold);
+
+    let longer = panel.extend("hold_me", 3).await.unwrap();
+    assert_eq!(longer.status, AccountStatus::OnHold);
+    // First use starts the (now ten-day) clock.
+    fake.control().add_traffic("hold_me", 1).await.unwrap();
+    let started = panel.account("hold_me").await.unwrap().unwrap();
+    assert_eq!(started.status, AccountStatus::Active);
+    let expire = started.expire_at.unwrap();
+    assert!((expire - (now() + 10 * DAY)).abs() <= 5, "{expire}");
     fake.shutdown().await;
 }

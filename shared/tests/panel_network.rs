@@ -7,7 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use panel_common::*;
-use shared::panel::{connect, NetRule, NetworkPolicy, PanelError, PanelKind, PanelUrl};
+use shared::panel::{
+    connect, NetRule, NetworkPolicy, PanelError, PanelKind, PanelOptions, PanelUrl,
+};
 
 fn refused<T: std::fmt::Debug>(result: Result<T, PanelError>) -> bool {
     matches!(result, Err(PanelError::RefusedAddress { .. }))
@@ -37,7 +39,10 @@ fn non_public_addresses_are_refused_by_default() {
         "http://localhost:8000/",
         "http://api.localhost/",
     ] {
-        assert!(refused(PanelUrl::parse(raw, &strict)), "{raw} must be refused");
+        assert!(
+            refused(PanelUrl::parse(raw, &strict)),
+            "{raw} must be refused"
+        );
     }
     for raw in [
         "https://8.8.8.8/",
@@ -45,7 +50,10 @@ fn non_public_addresses_are_refused_by_default() {
         "https://[2001:4860::1]/",
         "https://panel.example.com:8443/",
     ] {
-        assert!(PanelUrl::parse(raw, &strict).is_ok(), "{raw} must be allowed");
+        assert!(
+            PanelUrl::parse(raw, &strict).is_ok(),
+            "{raw} must be allowed"
+        );
     }
 }
 
@@ -59,10 +67,14 @@ fn allow_list_and_platform_networks() {
     assert!(refused(PanelUrl::parse("http://10.21.0.1/", &allowed)));
     assert!(refused(PanelUrl::parse("http://127.0.0.2/", &allowed)));
 
-    let platform = NetworkPolicy::from_lists(&[], &["203.0.113.0/24".into(), "madar.example.com".into()])
-        .unwrap();
+    let platform =
+        NetworkPolicy::from_lists(&[], &["203.0.113.0/24".into(), "madar.example.com".into()])
+            .unwrap();
     assert!(refused(PanelUrl::parse("https://203.0.113.7/", &platform)));
-    assert!(refused(PanelUrl::parse("https://MADAR.example.com./", &platform)));
+    assert!(refused(PanelUrl::parse(
+        "https://MADAR.example.com./",
+        &platform
+    )));
     assert!(PanelUrl::parse("https://198.51.100.7/", &platform).is_ok());
 
     assert!(matches!(
@@ -81,7 +93,10 @@ fn malformed_urls_are_explained() {
         "",
     ] {
         let result = PanelUrl::parse(raw, &strict);
-        assert!(matches!(result, Err(PanelError::InvalidUrl(_))), "{raw}: {result:?}");
+        assert!(
+            matches!(result, Err(PanelError::InvalidUrl(_))),
+            "{raw}: {result:?}"
+        );
         // The message never repeats a password from the URL.
         assert!(!result.unwrap_err().to_string().contains("secret"));
     }
@@ -124,8 +139,10 @@ async fn a_name_resolving_to_a_private_address_is_refused() {
         PanelKind::Marzban,
         url,
         password("admin", "admin-password"),
-        strict,
-        options(),
+        PanelOptions {
+            network: strict,
+            ..options()
+        },
     )
     .await;
     assert!(refused(result.map(drop)));
@@ -139,8 +156,10 @@ async fn a_name_resolving_to_a_private_address_is_refused() {
             PanelKind::Marzban,
             url,
             password("admin", "admin-password"),
-            allowed,
-            options(),
+            PanelOptions {
+                network: allowed,
+                ..options()
+            },
         )
         .await
         .map_err(|error| error.to_string())
@@ -160,7 +179,6 @@ async fn a_closed_port_is_unreachable() {
         PanelKind::Marzban,
         url,
         password("admin", "admin-password"),
-        policy(),
         options(),
     )
     .await;
@@ -175,7 +193,8 @@ async fn self_signed_server() -> SocketAddr {
     use tokio_rustls::rustls;
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
     let cert = certified.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -204,16 +223,12 @@ async fn a_self_signed_certificate_is_bad_tls() {
     let addr = self_signed_server().await;
     for kind in [PanelKind::Marzban, PanelKind::Xui] {
         let url = PanelUrl::parse(&format!("https://{addr}/"), &policy()).unwrap();
-        let result = connect(
-            kind,
-            url,
-            password("admin", "admin-password"),
-            policy(),
-            options(),
-        )
-        .await;
+        let result = connect(kind, url, password("admin", "admin-password"), options()).await;
         let error = result.err().unwrap();
-        assert!(matches!(error, PanelError::BadTls(_)), "{kind:?}: {error:?}");
+        assert!(
+            matches!(error, PanelError::BadTls(_)),
+            "{kind:?}: {error:?}"
+        );
     }
 }
 
@@ -221,7 +236,8 @@ async fn a_self_signed_certificate_is_bad_tls() {
 fn errors_never_show_secrets_and_say_what_to_do() {
     let credentials = password("admin", "hunter2");
     assert!(!format!("{credentials:?}").contains("hunter2"));
-    let token = shared::panel::PanelCredentials::ApiToken(shared::secret::SecretString::new("tok-123"));
+    let token =
+        shared::panel::PanelCredentials::ApiToken(shared::secret::SecretString::new("tok-123"));
     assert!(!format!("{token:?}").contains("tok-123"));
     for error in [
         PanelError::WrongCredentials,
@@ -233,4 +249,32 @@ fn errors_never_show_secrets_and_say_what_to_do() {
         let text = error.to_string();
         assert!(text.contains(':'), "{text} should say what to do");
     }
+}
+
+#[tokio::test]
+async fn every_connection_is_checked_not_only_the_first_look_up() {
+    // A client built without `connect`'s up-front check (as if the name changed its
+    // address after it): the resolver still refuses the private address at connection time.
+    let (name, _) = local_name();
+    let fake = start_marzban().await;
+    let strict = NetworkPolicy::strict();
+    let url = PanelUrl::parse(
+        &format!("http://{name}:{}/", fake.local_addr().port()),
+        &strict,
+    )
+    .unwrap();
+    let panel = shared::panel::MarzbanPanel::new(
+        url,
+        password("admin", "admin-password"),
+        PanelOptions {
+            network: strict,
+            ..options()
+        },
+    )
+    .unwrap();
+    use shared::panel::Panel as _;
+    let result = panel.health().await;
+    assert!(refused(result), "the resolver must refuse {name}");
+    assert!(fake.accounts().is_empty());
+    fake.shutdown().await;
 }

@@ -58,7 +58,11 @@ async fn lifecycle(generation: XuiGeneration, with_token: bool) {
     let stored = fake.accounts();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].limit_bytes, 5 * GIB, "totalGB is bytes");
-    assert_eq!(stored[0].expire, expire * 1000, "expiryTime is milliseconds");
+    assert_eq!(
+        stored[0].expire,
+        expire * 1000,
+        "expiryTime is milliseconds"
+    );
     assert_eq!(stored[0].ip_limit, 2);
     assert_eq!(stored[0].note, "order-1");
     assert_eq!(
@@ -104,7 +108,10 @@ async fn lifecycle(generation: XuiGeneration, with_token: bool) {
     let after = fake.accounts()[0].clone();
     assert_ne!(after.sub_id, before.sub_id);
     assert_ne!(after.credential, before.credential);
-    assert_eq!(after.limit_bytes, before.limit_bytes, "nothing else changed");
+    assert_eq!(
+        after.limit_bytes, before.limit_bytes,
+        "nothing else changed"
+    );
     assert_eq!(after.expire, before.expire);
     assert_eq!(status_of(&account.subscription_url).await, 404);
     assert_eq!(status_of(&revoked.subscription_url).await, 200);
@@ -118,7 +125,10 @@ async fn lifecycle(generation: XuiGeneration, with_token: bool) {
     panel.delete_account("sara_42").await.unwrap();
     assert!(fake.accounts().is_empty());
     panel.delete_account("sara_42").await.unwrap();
-    assert_eq!(panel.add_data("sara_42", 1).await, Err(PanelError::NotFound));
+    assert_eq!(
+        panel.add_data("sara_42", 1).await,
+        Err(PanelError::NotFound)
+    );
 
     // Paging for sync.
     control
@@ -142,7 +152,10 @@ async fn lifecycle(generation: XuiGeneration, with_token: bool) {
             break;
         }
         assert!(page.accounts.iter().all(|a| a.used_bytes == 1000));
-        assert!(page.accounts.iter().all(|a| a.data_limit_bytes == Some(GIB)));
+        assert!(page
+            .accounts
+            .iter()
+            .all(|a| a.data_limit_bytes == Some(GIB)));
         offset += page.accounts.len() as u64;
         names.extend(page.accounts.into_iter().map(|a| a.username));
     }
@@ -230,7 +243,6 @@ async fn wrong_password_token_and_base_path() {
             shared::panel::PanelKind::Xui,
             root.clone(),
             credentials,
-            policy(),
             xui_options(&fake),
         )
         .await;
@@ -253,10 +265,19 @@ async fn server_errors_are_retried_for_safe_calls_only() {
         .await
         .unwrap();
     panel.create_account(&new_account("sara_42")).await.unwrap();
-    assert_eq!(fake.accounts().len(), 1, "no duplicate after a retried create");
+    assert_eq!(
+        fake.accounts().len(),
+        1,
+        "no duplicate after a retried create"
+    );
 
     control
-        .fail_next(None, "/random-path/panel/api/clients/update/sara_42", 500, 1)
+        .fail_next(
+            None,
+            "/random-path/panel/api/clients/update/sara_42",
+            500,
+            1,
+        )
         .await
         .unwrap();
     let before = fake.accounts()[0].sub_id.clone();
@@ -270,5 +291,33 @@ async fn server_errors_are_retried_for_safe_calls_only() {
     );
     control.set_down(false).await.unwrap();
     assert!(panel.account("sara_42").await.unwrap().is_some());
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_account_on_hold_gets_a_longer_duration() {
+    let (fake, panel) = start(XuiGeneration::Three, true).await;
+    // A seller made "7 days from first use" in the panel itself: a negative expiryTime.
+    let reply: serde_json::Value = http()
+        .post(format!("{}panel/api/clients/add", fake.url()))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "client": { "email": "hold_me", "totalGB": 0, "expiryTime": -7 * 86_400_000i64, "enable": true },
+            "inboundIds": [1],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["success"], true);
+    let held = panel.account("hold_me").await.unwrap().unwrap();
+    assert_eq!(held.status, AccountStatus::OnHold);
+    assert_eq!(held.expire_at, None);
+
+    let longer = panel.extend("hold_me", 3).await.unwrap();
+    assert_eq!(longer.status, AccountStatus::OnHold);
+    assert_eq!(fake.accounts()[0].expire, -10 * 86_400_000);
     fake.shutdown().await;
 }

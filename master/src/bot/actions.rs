@@ -1,12 +1,32 @@
 //! What an inline button asks for, encoded in its callback data (at most 64 bytes).
+//! Ids are 32 hex characters, so every encoding stays well under the limit.
 
 use shared::i18n::Locale;
+
+use crate::billing::payments::Method;
 
 /// A screen the bot can show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Page {
     Home,
     Package(String),
+    /// Periods of a package to buy.
+    Periods(String),
+    /// Payment methods for a package and period.
+    Methods(String, i64),
+    MyBots,
+    /// Periods to renew a subscription for.
+    RenewPeriods(String),
+    /// Payment methods to renew a subscription.
+    RenewMethods(String, i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnboardingChoice {
+    ItsMe,
+    Skip,
+    Marzban,
+    Xui,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,26 +34,42 @@ pub enum Action {
     Show(Page),
     /// Switch language, then show `Page` again in the new language.
     SetLocale(Locale, Page),
+    /// Buy a package for some months with a method.
+    Pay(String, i64, Method),
+    /// Renew a subscription for some months with a method.
+    RenewPay(String, i64, Method),
+    /// Ask for a coupon code before paying for a package.
+    Coupon(String, i64),
+    /// Give up a payment that has not gone through.
+    CancelPayment(String),
+    Onboarding(OnboardingChoice),
+    /// Staff in the staff group: approve or reject a card receipt.
+    StaffApprove(String),
+    StaffReject(String),
 }
 
 /// Telegram's limit on callback data.
 pub const MAX_DATA_BYTES: usize = 64;
 
-impl Page {
-    fn encode(&self) -> String {
-        match self {
-            Page::Home => "home".to_string(),
-            Page::Package(code) => format!("pkg:{code}"),
-        }
+fn method_code(method: Method) -> &'static str {
+    match method {
+        Method::Card => "c",
+        Method::Zarinpal => "z",
+        Method::NowPayments => "n",
+        Method::Stars => "s",
+        Method::Wallet => "w",
     }
+}
 
-    fn decode(data: &str) -> Option<Page> {
-        match data.split_once(':') {
-            None if data == "home" => Some(Page::Home),
-            Some(("pkg", code)) if is_code(code) => Some(Page::Package(code.to_string())),
-            _ => None,
-        }
-    }
+fn method_of(code: &str) -> Option<Method> {
+    Some(match code {
+        "c" => Method::Card,
+        "z" => Method::Zarinpal,
+        "n" => Method::NowPayments,
+        "s" => Method::Stars,
+        "w" => Method::Wallet,
+        _ => return None,
+    })
 }
 
 fn is_code(code: &str) -> bool {
@@ -44,6 +80,38 @@ fn is_code(code: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+fn months(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().filter(|m| (1..=36).contains(m))
+}
+
+impl Page {
+    fn encode(&self) -> String {
+        match self {
+            Page::Home => "home".to_string(),
+            Page::Package(code) => format!("pkg:{code}"),
+            Page::Periods(code) => format!("per:{code}"),
+            Page::Methods(code, m) => format!("mth:{code}:{m}"),
+            Page::MyBots => "bots".to_string(),
+            Page::RenewPeriods(sub) => format!("rn:{sub}"),
+            Page::RenewMethods(sub, m) => format!("rnm:{sub}:{m}"),
+        }
+    }
+
+    fn decode(data: &str) -> Option<Page> {
+        let parts: Vec<&str> = data.split(':').collect();
+        Some(match parts.as_slice() {
+            ["home"] => Page::Home,
+            ["bots"] => Page::MyBots,
+            ["pkg", code] if is_code(code) => Page::Package(code.to_string()),
+            ["per", code] if is_code(code) => Page::Periods(code.to_string()),
+            ["mth", code, m] if is_code(code) => Page::Methods(code.to_string(), months(m)?),
+            ["rn", sub] if is_code(sub) => Page::RenewPeriods(sub.to_string()),
+            ["rnm", sub, m] if is_code(sub) => Page::RenewMethods(sub.to_string(), months(m)?),
+            _ => return None,
+        })
+    }
+}
+
 impl Action {
     pub fn encode(&self) -> String {
         match self {
@@ -51,6 +119,18 @@ impl Action {
             Action::SetLocale(locale, page) => {
                 format!("lang:{}:{}", locale.as_code(), page.encode())
             }
+            Action::Pay(code, m, method) => format!("pay:{code}:{m}:{}", method_code(*method)),
+            Action::RenewPay(sub, m, method) => format!("rnp:{sub}:{m}:{}", method_code(*method)),
+            Action::Coupon(code, m) => format!("cpn:{code}:{m}"),
+            Action::CancelPayment(id) => format!("cxl:{id}"),
+            Action::Onboarding(choice) => match choice {
+                OnboardingChoice::ItsMe => "ob:me".into(),
+                OnboardingChoice::Skip => "ob:skip".into(),
+                OnboardingChoice::Marzban => "ob:mz".into(),
+                OnboardingChoice::Xui => "ob:xui".into(),
+            },
+            Action::StaffApprove(id) => format!("sa:{id}"),
+            Action::StaffReject(id) => format!("sr:{id}"),
         }
     }
 
@@ -68,7 +148,25 @@ impl Action {
             };
             return Some(Action::SetLocale(locale, Page::decode(page)?));
         }
-        Page::decode(data).map(Action::Show)
+        let parts: Vec<&str> = data.split(':').collect();
+        let action = match parts.as_slice() {
+            ["pay", code, m, method] if is_code(code) => {
+                Action::Pay(code.to_string(), months(m)?, method_of(method)?)
+            }
+            ["rnp", sub, m, method] if is_code(sub) => {
+                Action::RenewPay(sub.to_string(), months(m)?, method_of(method)?)
+            }
+            ["cpn", code, m] if is_code(code) => Action::Coupon(code.to_string(), months(m)?),
+            ["cxl", id] if is_code(id) => Action::CancelPayment(id.to_string()),
+            ["ob", "me"] => Action::Onboarding(OnboardingChoice::ItsMe),
+            ["ob", "skip"] => Action::Onboarding(OnboardingChoice::Skip),
+            ["ob", "mz"] => Action::Onboarding(OnboardingChoice::Marzban),
+            ["ob", "xui"] => Action::Onboarding(OnboardingChoice::Xui),
+            ["sa", id] if is_code(id) => Action::StaffApprove(id.to_string()),
+            ["sr", id] if is_code(id) => Action::StaffReject(id.to_string()),
+            _ => return Page::decode(data).map(Action::Show),
+        };
+        Some(action)
     }
 }
 
@@ -76,16 +174,30 @@ impl Action {
 mod tests {
     use super::*;
 
+    const ID: &str = "0192f3c4a5b6c7d8e9f0a1b2c3d4e5f6";
+
     #[test]
-    fn actions_round_trip_through_callback_data() {
+    fn actions_round_trip_through_callback_data_within_telegrams_limit() {
         for action in [
             Action::Show(Page::Home),
             Action::Show(Page::Package("starter".into())),
+            Action::Show(Page::Periods("starter".into())),
+            Action::Show(Page::Methods("professional".into(), 12)),
+            Action::Show(Page::MyBots),
+            Action::Show(Page::RenewPeriods(ID.into())),
+            Action::Show(Page::RenewMethods(ID.into(), 3)),
             Action::SetLocale(Locale::En, Page::Home),
-            Action::SetLocale(Locale::Fa, Page::Package("enterprise".into())),
+            Action::SetLocale(Locale::Fa, Page::Methods("enterprise".into(), 1)),
+            Action::Pay("starter".into(), 1, Method::Card),
+            Action::RenewPay(ID.into(), 12, Method::Stars),
+            Action::Coupon("starter".into(), 3),
+            Action::CancelPayment(ID.into()),
+            Action::Onboarding(OnboardingChoice::Xui),
+            Action::StaffApprove(ID.into()),
+            Action::StaffReject(ID.into()),
         ] {
             let data = action.encode();
-            assert!(data.len() <= MAX_DATA_BYTES);
+            assert!(data.len() <= MAX_DATA_BYTES, "{data}");
             assert_eq!(Action::decode(&data), Some(action));
         }
     }
@@ -100,6 +212,10 @@ mod tests {
             "pkg:a b",
             "lang:en",
             "home:x",
+            "pay:starter:1:x",
+            "pay:starter:99:c",
+            "mth:starter:zero",
+            "sa:",
         ] {
             assert_eq!(Action::decode(data), None, "{data}");
         }

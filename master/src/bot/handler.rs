@@ -1,9 +1,14 @@
-//! Turns Telegram updates into calls on the core and sends what the core renders.
+//! Turns Telegram updates into calls on the core and sends what the core renders. The flows
+//! live beside it: `shop` (buying and paying), `onboard` (setting up a bought bot) and `staff`
+//! (the staff group's decisions).
 
 use std::sync::Arc;
 
+use shared::clock::Clock;
 use shared::db::Db;
 use shared::i18n::{Catalog, Locale};
+use shared::panel::NetworkPolicy;
+use shared::secret::Keyring;
 use shared::telegram::polling::{is_unreachable_user, with_rate_limit_retry, UpdateHandler};
 use shared::telegram::TelegramId;
 use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageTextSetters, SendMessageSetters};
@@ -15,35 +20,59 @@ use teloxide::types::{
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::actions::{Action, Page};
-use super::screens::{self, Screen};
-use crate::billing::packages;
+use super::conversation::{self, Waiting};
+use super::screens::{self, Screen, Target};
+use crate::billing::{packages, subscriptions};
+use crate::checkout::Gateways;
 use crate::customers::{self, Customer, TelegramProfile};
-use crate::Result;
+use crate::tenants::checks::Checks;
+use crate::{Error, Result};
 
 /// Longest text we treat as a normal message; longer ones get a polite note.
 const LONG_TEXT_CHARS: usize = 1000;
 
+/// What the bot needs besides Telegram and the database.
+pub struct Services {
+    pub gateways: Arc<Gateways>,
+    /// Encrypts tenants' tokens and panel passwords; onboarding needs it.
+    pub keyring: Option<Keyring>,
+    pub checks: Arc<dyn Checks>,
+    pub policy: NetworkPolicy,
+    pub staff_chat: Option<i64>,
+    pub clock: Arc<dyn Clock>,
+    /// The tenant-bot image version new instances get; `None` = no provisioner here.
+    pub image_version: Option<String>,
+}
+
 /// Everything the master bot needs to answer an update. Cheap to clone.
 #[derive(Clone)]
 pub struct MasterBot {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    bot: Bot,
-    db: Db,
-    texts: Catalog,
-    default_locale: Locale,
+pub(super) struct Inner {
+    pub(super) bot: Bot,
+    pub(super) db: Db,
+    pub(super) texts: Catalog,
+    pub(super) default_locale: Locale,
+    pub(super) services: Services,
 }
 
 impl MasterBot {
-    pub fn new(bot: Bot, db: Db, texts: Catalog, default_locale: Locale) -> MasterBot {
+    pub fn new(
+        bot: Bot,
+        db: Db,
+        texts: Catalog,
+        default_locale: Locale,
+        services: Services,
+    ) -> MasterBot {
         MasterBot {
             inner: Arc::new(Inner {
                 bot,
                 db,
                 texts,
                 default_locale,
+                services,
             }),
         }
     }
@@ -60,17 +89,22 @@ impl MasterBot {
         &self.inner.texts
     }
 
+    pub(super) fn now(&self) -> i64 {
+        self.inner.services.clock.now()
+    }
+
     /// Handles one update. Errors are for the caller to log.
     pub async fn handle(&self, update: Update) -> Result<()> {
         match update.kind {
             UpdateKind::Message(message) => self.on_message(message).await,
             UpdateKind::CallbackQuery(query) => self.on_callback(query).await,
+            UpdateKind::PreCheckoutQuery(query) => self.on_pre_checkout(query).await,
             // Edited messages, channel posts and the rest need no answer.
             _ => Ok(()),
         }
     }
 
-    async fn remember(&self, user: &User) -> Result<Customer> {
+    pub(super) async fn remember(&self, user: &User) -> Result<Customer> {
         let profile = TelegramProfile {
             id: TelegramId::new(user.id.0 as i64),
             first_name: user.first_name.clone(),
@@ -81,25 +115,76 @@ impl MasterBot {
     }
 
     async fn on_message(&self, message: Message) -> Result<()> {
-        // The master bot talks to customers one to one; groups come with staff notifications.
-        if !message.chat.is_private() {
-            return Ok(());
-        }
         let Some(user) = message.from.as_ref() else {
             return Ok(());
         };
+        if Some(message.chat.id.0) == self.inner.services.staff_chat {
+            return self.on_staff_message(&message, user).await;
+        }
+        // The master bot talks to customers one to one.
+        if !message.chat.is_private() {
+            return Ok(());
+        }
         let customer = self.remember(user).await?;
         let locale = customer.locale(self.inner.default_locale);
         let chat = message.chat.id;
         let t = &self.inner.texts;
 
+        if let Some(payment) = message.successful_payment() {
+            return self.on_stars_paid(&customer, locale, chat, payment).await;
+        }
+        if let Some(text) = message.text() {
+            if text.starts_with('/') {
+                let screen = match command_name(text) {
+                    "start" => {
+                        conversation::clear(&self.inner.db, user.id.0 as i64).await?;
+                        self.home(locale, &customer).await?
+                    }
+                    "mybots" | "bots" => self.my_bots(locale, &customer).await?,
+                    "cancel" => {
+                        conversation::clear(&self.inner.db, user.id.0 as i64).await?;
+                        self.home(locale, &customer).await?
+                    }
+                    "language" | "lang" => screens::choose_language(t, locale),
+                    "help" => screens::notice(t, locale, "help"),
+                    _ => screens::notice(t, locale, "unknown_command"),
+                };
+                return self.send(chat, &screen).await;
+            }
+        }
+
+        let waiting = conversation::get(&self.inner.db, user.id.0 as i64).await?;
+        if let Some(photo) = message.photo().and_then(|sizes| sizes.last()) {
+            if let Some(Waiting::Receipt { payment_id }) = &waiting {
+                let file_id = photo.file.id.to_string();
+                return self
+                    .on_receipt(&customer, locale, chat, payment_id, &file_id)
+                    .await;
+            }
+        }
+        if let Some(text) = message.text() {
+            match waiting {
+                Some(Waiting::CouponCode { package, months }) => {
+                    return self
+                        .on_coupon_code(&customer, locale, chat, &package, months, text)
+                        .await;
+                }
+                Some(Waiting::Receipt { .. }) => {
+                    return self
+                        .send(chat, &screens::notice(t, locale, "receipt_needs_photo"))
+                        .await;
+                }
+                _ => {}
+            }
+            if self
+                .onboarding_answer(&customer, locale, &message, text)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+
         let screen = match message.text() {
-            Some(text) if text.starts_with('/') => match command_name(text) {
-                "start" => self.home(locale, &customer).await?,
-                "language" | "lang" => screens::choose_language(t, locale),
-                "help" => screens::notice(t, locale, "help"),
-                _ => screens::notice(t, locale, "unknown_command"),
-            },
             Some(text) if text.chars().count() > LONG_TEXT_CHARS => {
                 screens::notice(t, locale, "text_too_long")
             }
@@ -110,18 +195,30 @@ impl MasterBot {
     }
 
     async fn on_callback(&self, query: CallbackQuery) -> Result<()> {
-        let customer = self.remember(&query.from).await?;
         let t = &self.inner.texts;
         let action = query.data.as_deref().and_then(Action::decode);
+        let in_staff_chat = query
+            .message
+            .as_ref()
+            .is_some_and(|m| Some(m.chat().id.0) == self.inner.services.staff_chat);
+        match action {
+            Some(Action::StaffApprove(id)) if in_staff_chat => {
+                return self.on_staff_approve(&query, &id).await
+            }
+            Some(Action::StaffReject(id)) if in_staff_chat => {
+                return self.on_staff_reject(&query, &id).await
+            }
+            _ => {}
+        }
+        let customer = self.remember(&query.from).await?;
+        let locale = customer.locale(self.inner.default_locale);
         let Some(action) = action else {
-            let locale = customer.locale(self.inner.default_locale);
             self.answer(&query, Some(t.text(locale, "button_expired", &[])))
                 .await;
             return Ok(());
         };
-
         let (locale, page, note) = match action {
-            Action::Show(page) => (customer.locale(self.inner.default_locale), page, None),
+            Action::Show(page) => (locale, page, None),
             Action::SetLocale(locale, page) => {
                 customers::set_locale(
                     &self.inner.db,
@@ -131,37 +228,89 @@ impl MasterBot {
                 .await?;
                 (locale, page, Some(t.text(locale, "language_set", &[])))
             }
+            Action::StaffApprove(_) | Action::StaffReject(_) => {
+                self.answer(&query, Some(t.text(locale, "staff_only", &[])))
+                    .await;
+                return Ok(());
+            }
+            other => {
+                self.answer(&query, None).await;
+                return self.on_shop_action(&query, &customer, locale, other).await;
+            }
         };
-        let (screen, note) = match page {
-            Page::Home => (self.home(locale, &customer).await?, note),
-            Page::Package(code) => match packages::on_sale_by_code(&self.inner.db, &code).await? {
-                Some(p) => (screens::package(t, locale, &p), note),
-                None => (
-                    self.home(locale, &customer).await?,
-                    Some(t.text(locale, "package_gone", &[])),
-                ),
-            },
+        let (screen, note) = match self.page(locale, &customer, &page).await? {
+            Some(screen) => (screen, note),
+            None => (
+                self.home(locale, &customer).await?,
+                Some(t.text(locale, "package_gone", &[])),
+            ),
         };
         self.answer(&query, note).await;
+        self.show_on(&query, &screen).await
+    }
 
+    /// Edits the message the button was on, or sends a new one when that cannot be done.
+    pub(super) async fn show_on(&self, query: &CallbackQuery, screen: &Screen) -> Result<()> {
         match query.message.as_ref() {
-            Some(message) => self.edit(message.chat().id, message.id(), &screen).await,
-            // Too old to edit (or an inline message): answer with a new one.
-            None => self.send(ChatId(query.from.id.0 as i64), &screen).await,
+            Some(message) => self.edit(message.chat().id, message.id(), screen).await,
+            None => self.send(ChatId(query.from.id.0 as i64), screen).await,
         }
     }
 
-    async fn home(&self, locale: Locale, customer: &Customer) -> Result<Screen> {
+    /// Renders a page; `None` when what it shows no longer exists.
+    async fn page(
+        &self,
+        locale: Locale,
+        customer: &Customer,
+        page: &Page,
+    ) -> Result<Option<Screen>> {
+        let t = &self.inner.texts;
+        let db = &self.inner.db;
+        Ok(Some(match page {
+            Page::Home => self.home(locale, customer).await?,
+            Page::MyBots => self.my_bots(locale, customer).await?,
+            Page::Package(code) => match packages::on_sale_by_code(db, code).await? {
+                Some(p) => screens::package(t, locale, &p),
+                None => return Ok(None),
+            },
+            Page::Periods(code) => match self.periods_new(locale, code).await? {
+                Some(screen) => screen,
+                None => return Ok(None),
+            },
+            Page::Methods(code, months) => {
+                match self.methods_new(locale, customer, code, *months).await? {
+                    Some(screen) => screen,
+                    None => return Ok(None),
+                }
+            }
+            Page::RenewPeriods(sub) => match self.periods_renew(locale, customer, sub).await? {
+                Some(screen) => screen,
+                None => return Ok(None),
+            },
+            Page::RenewMethods(sub, months) => {
+                match self.methods_renew(locale, customer, sub, *months).await? {
+                    Some(screen) => screen,
+                    None => return Ok(None),
+                }
+            }
+        }))
+    }
+
+    pub(super) async fn home(&self, locale: Locale, customer: &Customer) -> Result<Screen> {
         let on_sale = packages::on_sale(&self.inner.db).await?;
+        let has_bots = !subscriptions::for_customer(&self.inner.db, &customer.id)
+            .await?
+            .is_empty();
         Ok(screens::home(
             &self.inner.texts,
             locale,
             &customer.first_name,
             &on_sale,
+            has_bots,
         ))
     }
 
-    async fn answer(&self, query: &CallbackQuery, text: Option<String>) {
+    pub(super) async fn answer(&self, query: &CallbackQuery, text: Option<String>) {
         let mut request = self.inner.bot.answer_callback_query(query.id.clone());
         if let Some(text) = text {
             request = request.text(text);
@@ -172,7 +321,7 @@ impl MasterBot {
         }
     }
 
-    async fn send(&self, chat: ChatId, screen: &Screen) -> Result<()> {
+    pub(super) async fn send(&self, chat: ChatId, screen: &Screen) -> Result<()> {
         with_rate_limit_retry(|| async {
             let mut request = self
                 .inner
@@ -189,7 +338,12 @@ impl MasterBot {
         .or_else(ignore_unreachable_user)
     }
 
-    async fn edit(&self, chat: ChatId, message: MessageId, screen: &Screen) -> Result<()> {
+    pub(super) async fn edit(
+        &self,
+        chat: ChatId,
+        message: MessageId,
+        screen: &Screen,
+    ) -> Result<()> {
         let result = with_rate_limit_retry(|| async {
             let mut request = self
                 .inner
@@ -211,6 +365,22 @@ impl MasterBot {
                 ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited,
             )) => self.send(chat, screen).await,
             other => other.or_else(ignore_unreachable_user),
+        }
+    }
+
+    /// Shows a billing refusal to the customer, or passes any other error on.
+    pub(super) async fn refused_or(
+        &self,
+        chat: ChatId,
+        locale: Locale,
+        error: Error,
+    ) -> Result<()> {
+        match error {
+            Error::Refused(refusal) => {
+                self.send(chat, &screens::refusal(&self.inner.texts, locale, &refusal))
+                    .await
+            }
+            other => Err(other),
         }
     }
 }
@@ -242,13 +412,21 @@ fn no_preview() -> LinkPreviewOptions {
     }
 }
 
-fn keyboard(screen: &Screen) -> Option<InlineKeyboardMarkup> {
+pub(super) fn keyboard(screen: &Screen) -> Option<InlineKeyboardMarkup> {
     if screen.keyboard.is_empty() {
         return None;
     }
     let rows = screen.keyboard.iter().map(|row| {
         row.iter()
-            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.action.encode()))
+            .filter_map(|b| match &b.target {
+                Target::Action(action) => Some(InlineKeyboardButton::callback(
+                    b.label.clone(),
+                    action.encode(),
+                )),
+                Target::Url(url) => url::Url::parse(url)
+                    .ok()
+                    .map(|url| InlineKeyboardButton::url(b.label.clone(), url)),
+            })
             .collect::<Vec<_>>()
     });
     Some(InlineKeyboardMarkup::new(rows))

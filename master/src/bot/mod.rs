@@ -5,8 +5,12 @@
 //! polling or webhook.
 
 pub mod actions;
+pub mod conversation;
 pub mod handler;
+mod onboard;
 pub mod runner;
 pub mod screens;
+mod shop;
+mod staff;
 
-pub use handler::MasterBot;
+pub use handler::{MasterBot, Services};

@@ -15,6 +15,7 @@ pub fn allowed_updates() -> Vec<AllowedUpdate> {
         AllowedUpdate::Message,
         AllowedUpdate::EditedMessage,
         AllowedUpdate::CallbackQuery,
+        AllowedUpdate::PreCheckoutQuery,
     ]
 }
 

@@ -3,13 +3,40 @@
 use shared::i18n::{escape_html, Arg, Catalog, Locale};
 use shared::money::Currency;
 
-use super::actions::{Action, Page};
+use super::actions::{Action, OnboardingChoice, Page};
 use crate::billing::packages::{Limit, Package};
+use crate::billing::payments::Method;
+use crate::billing::Refusal;
+use crate::tenants::onboarding::{Choice, Prompt};
+use shared::money::Money;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
     pub label: String,
-    pub action: Action,
+    pub target: Target,
+}
+
+/// What pressing a button does: a callback to the bot, or opening a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Action(Action),
+    Url(String),
+}
+
+impl Button {
+    pub fn action(label: String, action: Action) -> Button {
+        Button {
+            label,
+            target: Target::Action(action),
+        }
+    }
+
+    pub fn url(label: String, url: String) -> Button {
+        Button {
+            label,
+            target: Target::Url(url),
+        }
+    }
 }
 
 /// A message the bot sends or edits: Telegram HTML and rows of inline buttons.
@@ -27,10 +54,10 @@ fn other(locale: Locale) -> Locale {
 }
 
 fn language_button(t: &Catalog, locale: Locale, page: Page) -> Button {
-    Button {
-        label: t.text(locale, "button_language", &[]),
-        action: Action::SetLocale(other(locale), page),
-    }
+    Button::action(
+        t.text(locale, "button_language", &[]),
+        Action::SetLocale(other(locale), page),
+    )
 }
 
 fn limit(t: &Catalog, locale: Locale, value: Limit, counted: &str, unlimited: &str) -> String {
@@ -70,7 +97,13 @@ fn monthly_price(t: &Catalog, locale: Locale, p: &Package) -> String {
 }
 
 /// The greeting with every package on sale.
-pub fn home(t: &Catalog, locale: Locale, first_name: &str, packages: &[Package]) -> Screen {
+pub fn home(
+    t: &Catalog,
+    locale: Locale,
+    first_name: &str,
+    packages: &[Package],
+    has_bots: bool,
+) -> Screen {
     let name = escape_html(first_name);
     let mut text = t.text(locale, "greeting", &[("name", Arg::Text(&name))]);
     text.push_str("\n\n");
@@ -103,14 +136,20 @@ pub fn home(t: &Catalog, locale: Locale, first_name: &str, packages: &[Package])
                 ("price", Arg::Text(&price)),
             ],
         ));
-        keyboard.push(vec![Button {
-            label: t.text(
+        keyboard.push(vec![Button::action(
+            t.text(
                 locale,
                 "button_package",
                 &[("name", Arg::Text(p.name(locale)))],
             ),
-            action: Action::Show(Page::Package(p.code.clone())),
-        }]);
+            Action::Show(Page::Package(p.code.clone())),
+        )]);
+    }
+    if has_bots {
+        keyboard.push(vec![Button::action(
+            t.text(locale, "button_my_bots", &[]),
+            Action::Show(Page::MyBots),
+        )]);
     }
     keyboard.push(vec![language_button(t, locale, Page::Home)]);
     Screen { text, keyboard }
@@ -150,10 +189,14 @@ pub fn package(t: &Catalog, locale: Locale, p: &Package) -> Screen {
     Screen {
         text,
         keyboard: vec![
-            vec![Button {
-                label: t.text(locale, "button_back", &[]),
-                action: Action::Show(Page::Home),
-            }],
+            vec![Button::action(
+                t.text(locale, "button_buy", &[]),
+                Action::Show(Page::Periods(p.code.clone())),
+            )],
+            vec![Button::action(
+                t.text(locale, "button_back", &[]),
+                Action::Show(Page::Home),
+            )],
             vec![language_button(t, locale, page)],
         ],
     }
@@ -167,21 +210,312 @@ pub fn notice(t: &Catalog, locale: Locale, key: &str) -> Screen {
     }
 }
 
+/// A plain message with arguments and no buttons.
+pub fn notice_with(t: &Catalog, locale: Locale, key: &str, args: &[(&str, Arg)]) -> Screen {
+    Screen {
+        text: t.text(locale, key, args),
+        keyboard: Vec::new(),
+    }
+}
+
 /// Both languages to choose from.
 pub fn choose_language(t: &Catalog, locale: Locale) -> Screen {
     Screen {
         text: t.text(locale, "choose_language", &[]),
         keyboard: vec![vec![
-            Button {
-                label: "🇮🇷 فارسی".to_string(),
-                action: Action::SetLocale(Locale::Fa, Page::Home),
-            },
-            Button {
-                label: "🇬🇧 English".to_string(),
-                action: Action::SetLocale(Locale::En, Page::Home),
-            },
+            Button::action(
+                "🇮🇷 فارسی".to_string(),
+                Action::SetLocale(Locale::Fa, Page::Home),
+            ),
+            Button::action(
+                "🇬🇧 English".to_string(),
+                Action::SetLocale(Locale::En, Page::Home),
+            ),
         ]],
     }
+}
+
+/// Where a purchase screen leads: a new package, or renewing a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buying<'a> {
+    New { package: &'a str },
+    Renew { subscription: &'a str },
+}
+
+impl Buying<'_> {
+    fn methods_page(&self, months: i64) -> Page {
+        match self {
+            Buying::New { package } => Page::Methods(package.to_string(), months),
+            Buying::Renew { subscription } => Page::RenewMethods(subscription.to_string(), months),
+        }
+    }
+
+    fn pay(&self, months: i64, method: Method) -> Action {
+        match self {
+            Buying::New { package } => Action::Pay(package.to_string(), months, method),
+            Buying::Renew { subscription } => {
+                Action::RenewPay(subscription.to_string(), months, method)
+            }
+        }
+    }
+
+    fn back(&self) -> Page {
+        match self {
+            Buying::New { package } => Page::Package(package.to_string()),
+            Buying::Renew { .. } => Page::MyBots,
+        }
+    }
+}
+
+fn back_button(t: &Catalog, locale: Locale, page: Page) -> Button {
+    Button::action(t.text(locale, "button_back", &[]), Action::Show(page))
+}
+
+/// How long to buy for, with the price of each period.
+pub fn periods(
+    t: &Catalog,
+    locale: Locale,
+    name: &str,
+    choices: &[(i64, Money)],
+    buying: Buying,
+) -> Screen {
+    let name = escape_html(name);
+    let mut keyboard: Vec<Vec<Button>> = choices
+        .iter()
+        .map(|(months, price)| {
+            vec![Button::action(
+                t.text(
+                    locale,
+                    "period_button",
+                    &[
+                        ("months", Arg::Number(*months)),
+                        ("price", Arg::Money(*price)),
+                    ],
+                ),
+                Action::Show(buying.methods_page(*months)),
+            )]
+        })
+        .collect();
+    keyboard.push(vec![back_button(t, locale, buying.back())]);
+    Screen {
+        text: t.text(locale, "choose_period", &[("name", Arg::Text(&name))]),
+        keyboard,
+    }
+}
+
+/// How to pay, with the price in each method's currency.
+pub fn methods(
+    t: &Catalog,
+    locale: Locale,
+    name: &str,
+    months: i64,
+    priced: &[(Method, Money)],
+    coupon: Option<&str>,
+    buying: Buying,
+) -> Screen {
+    let name = escape_html(name);
+    let mut text = t.text(
+        locale,
+        "choose_method",
+        &[("name", Arg::Text(&name)), ("months", Arg::Number(months))],
+    );
+    if let Some(code) = coupon {
+        text.push('\n');
+        text.push_str(&t.text(locale, "coupon_line", &[("code", Arg::Code(code))]));
+    }
+    if priced.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&t.text(locale, "no_methods", &[]));
+    }
+    let mut keyboard: Vec<Vec<Button>> = priced
+        .iter()
+        .map(|(method, price)| {
+            let key = match method {
+                Method::Card => "method_card",
+                Method::Zarinpal => "method_zarinpal",
+                Method::NowPayments => "method_nowpayments",
+                Method::Stars => "method_stars",
+                Method::Wallet => "method_wallet",
+            };
+            vec![Button::action(
+                t.text(locale, key, &[("price", Arg::Money(*price))]),
+                buying.pay(months, *method),
+            )]
+        })
+        .collect();
+    if let Buying::New { package } = buying {
+        keyboard.push(vec![Button::action(
+            t.text(locale, "button_coupon", &[]),
+            Action::Coupon(package.to_string(), months),
+        )]);
+    }
+    keyboard.push(vec![back_button(t, locale, buying_periods(buying))]);
+    Screen { text, keyboard }
+}
+
+fn buying_periods(buying: Buying) -> Page {
+    match buying {
+        Buying::New { package } => Page::Periods(package.to_string()),
+        Buying::Renew { subscription } => Page::RenewPeriods(subscription.to_string()),
+    }
+}
+
+fn cancel_button(t: &Catalog, locale: Locale, payment_id: &str) -> Button {
+    Button::action(
+        t.text(locale, "button_cancel", &[]),
+        Action::CancelPayment(payment_id.to_string()),
+    )
+}
+
+/// Card to card: the card to pay to, and a request for the receipt photo.
+pub fn checkout_card(
+    t: &Catalog,
+    locale: Locale,
+    payment_id: &str,
+    card: &shared::payment::CardAccount,
+    amount: Money,
+) -> Screen {
+    let number = card.number.format(locale);
+    let owner = escape_html(&card.owner);
+    let bank = escape_html(&card.bank);
+    Screen {
+        text: t.text(
+            locale,
+            "checkout_card",
+            &[
+                ("amount", Arg::Money(amount)),
+                ("card", Arg::Code(&number)),
+                ("owner", Arg::Text(&owner)),
+                ("bank", Arg::Text(&bank)),
+            ],
+        ),
+        keyboard: vec![vec![cancel_button(t, locale, payment_id)]],
+    }
+}
+
+/// A gateway's payment page, opened by a link button.
+pub fn checkout_redirect(t: &Catalog, locale: Locale, url: &str, amount: Money) -> Screen {
+    Screen {
+        text: t.text(
+            locale,
+            "checkout_redirect",
+            &[("amount", Arg::Money(amount))],
+        ),
+        keyboard: vec![vec![Button::url(
+            t.text(locale, "button_pay", &[("price", Arg::Money(amount))]),
+            url.to_string(),
+        )]],
+    }
+}
+
+/// One subscription in "My bots".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotRow {
+    pub subscription_id: String,
+    /// `@username`, or `None` while it is being set up.
+    pub bot: Option<String>,
+    pub package: String,
+    pub status_key: &'static str,
+    pub ends_at: i64,
+    pub renewable: bool,
+}
+
+pub fn my_bots(t: &Catalog, locale: Locale, rows: &[BotRow]) -> Screen {
+    let mut text = t.text(locale, "my_bots_title", &[]);
+    let mut keyboard = Vec::new();
+    if rows.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&t.text(locale, "my_bots_empty", &[]));
+    }
+    for row in rows {
+        let bot = row
+            .bot
+            .clone()
+            .unwrap_or_else(|| t.text(locale, "bot_setting_up", &[]));
+        let package = escape_html(&row.package);
+        let status = t.text(locale, row.status_key, &[]);
+        text.push_str("\n\n");
+        text.push_str(&t.text(
+            locale,
+            "my_bot_line",
+            &[
+                ("bot", Arg::Text(&bot)),
+                ("package", Arg::Text(&package)),
+                ("status", Arg::Text(&status)),
+                ("date", Arg::Date(row.ends_at)),
+            ],
+        ));
+        if row.renewable {
+            keyboard.push(vec![Button::action(
+                t.text(locale, "button_renew", &[("bot", Arg::Text(&bot))]),
+                Action::Show(Page::RenewPeriods(row.subscription_id.clone())),
+            )]);
+        }
+    }
+    keyboard.push(vec![back_button(t, locale, Page::Home)]);
+    Screen { text, keyboard }
+}
+
+/// The onboarding dialogue's next question.
+pub fn onboarding(t: &Catalog, locale: Locale, prompt: &Prompt) -> Screen {
+    let args: Vec<(&str, Arg)> = prompt
+        .args
+        .iter()
+        .map(|(k, v)| (*k, Arg::Text(v.as_str())))
+        .collect();
+    let text = t.text_html(locale, prompt.key, &args);
+    let buttons = prompt
+        .choices
+        .iter()
+        .map(|choice| {
+            let (key, choice) = match choice {
+                Choice::ItsMe => ("button_its_me", OnboardingChoice::ItsMe),
+                Choice::Skip => ("button_skip", OnboardingChoice::Skip),
+                Choice::Marzban => ("button_marzban", OnboardingChoice::Marzban),
+                Choice::Xui => ("button_xui", OnboardingChoice::Xui),
+            };
+            Button::action(t.text(locale, key, &[]), Action::Onboarding(choice))
+        })
+        .collect::<Vec<_>>();
+    Screen {
+        text,
+        keyboard: if buttons.is_empty() {
+            Vec::new()
+        } else {
+            vec![buttons]
+        },
+    }
+}
+
+/// Why billing said no, in the customer's language.
+pub fn refusal(t: &Catalog, locale: Locale, refusal: &Refusal) -> Screen {
+    let key = match refusal {
+        Refusal::PackageNotOnSale => "refusal_package",
+        Refusal::PeriodNotSold { .. } => "refusal_period",
+        Refusal::CurrencyNotSold => "refusal_currency",
+        Refusal::CouponUnknown => "refusal_coupon_unknown",
+        Refusal::CouponExpired => "refusal_coupon_expired",
+        Refusal::CouponUsedUp => "refusal_coupon_used_up",
+        Refusal::CouponWrongCurrency => "refusal_coupon_currency",
+        Refusal::InvoiceNotPayable => "refusal_invoice",
+        Refusal::NoSubscription => "refusal_subscription",
+        Refusal::SubscriptionNotActive => "refusal_not_active",
+        Refusal::NotEnoughBalance { balance, needed } => {
+            return Screen {
+                text: t.text(
+                    locale,
+                    "refusal_balance",
+                    &[
+                        ("balance", Arg::Money(*balance)),
+                        ("needed", Arg::Money(*needed)),
+                    ],
+                ),
+                keyboard: Vec::new(),
+            }
+        }
+        _ => "refusal_other",
+    };
+    notice(t, locale, key)
 }
 
 #[cfg(test)]
@@ -217,7 +551,7 @@ mod tests {
     #[test]
     fn the_english_home_lists_a_package_with_its_limits_and_prices() {
         let t = crate::texts::catalog().unwrap();
-        let s = home(&t, Locale::En, "Sara <3", &[starter()]);
+        let s = home(&t, Locale::En, "Sara <3", &[starter()], false);
         assert!(s.text.contains("Hello Sara &lt;3"), "{}", s.text);
         assert!(s.text.contains("Starter"));
         assert!(s.text.contains("100 end users"));
@@ -225,15 +559,15 @@ mod tests {
         assert!(s.text.contains("$4.99"), "{}", s.text);
         assert_eq!(s.keyboard.len(), 2);
         assert_eq!(
-            s.keyboard[1][0].action,
-            Action::SetLocale(Locale::Fa, Page::Home)
+            s.keyboard[1][0].target,
+            Target::Action(Action::SetLocale(Locale::Fa, Page::Home))
         );
     }
 
     #[test]
     fn the_persian_home_uses_persian_digits() {
         let t = crate::texts::catalog().unwrap();
-        let s = home(&t, Locale::Fa, "سارا", &[starter()]);
+        let s = home(&t, Locale::Fa, "سارا", &[starter()], false);
         assert!(s.text.contains("۱۰۰ کاربر"), "{}", s.text);
         assert!(s.text.contains("۲۹۰٬۰۰۰ تومان"), "{}", s.text);
     }

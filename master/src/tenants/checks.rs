@@ -102,14 +102,12 @@ impl Checks for LiveChecks {
             username: username.to_string(),
             password: password.clone(),
         };
-        panel::connect(
-            kind,
-            url,
-            credentials,
-            self.policy.clone(),
-            PanelOptions::default(),
-        )
-        .await
-        .map(|_| ())
+        let options = PanelOptions {
+            network: self.policy.clone(),
+            ..PanelOptions::default()
+        };
+        panel::connect(kind, url, credentials, options)
+            .await
+            .map(|_| ())
     }
 }

@@ -128,9 +128,21 @@ impl DockerRuntime {
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         if present.is_none() {
             tracing::info!(image = %spec.image, binary = %binary.display(), "building the tenant-bot image");
-            crate::image::build_from_binary(&self.docker, binary, &spec.image, &spec.version, &[])
-                .await
-                .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+            let labels: Vec<(&str, &str)> = self
+                .settings
+                .extra_labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            crate::image::build_from_binary(
+                &self.docker,
+                binary,
+                &spec.image,
+                &spec.version,
+                &labels,
+            )
+            .await
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         }
         Ok(())
     }

@@ -192,6 +192,27 @@ pub async fn remove_labelled(run_id: &str) {
             let _ = docker.remove_network(&id).await;
         }
     }
+    let images = docker
+        .list_images(Some(
+            bollard::query_parameters::ListImagesOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap_or_default();
+    for image in images {
+        let _ = docker
+            .remove_image(
+                &image.id,
+                Some(
+                    bollard::query_parameters::RemoveImageOptionsBuilder::new()
+                        .force(true)
+                        .build(),
+                ),
+                None,
+            )
+            .await;
+    }
 }
 
 /// A master database, the Docker runtime, the sandbox and the heartbeat endpoint.
@@ -270,6 +291,7 @@ impl Harness {
             DockerSettings {
                 extra_labels: BTreeMap::from([(TEST_RUN_LABEL.to_string(), run_id.clone())]),
                 stop_grace: Duration::from_secs(5),
+                tenant_bot_binary: Some(binary.clone()),
                 ..DockerSettings::default()
             },
         ));

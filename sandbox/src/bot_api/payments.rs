@@ -5,7 +5,9 @@ use serde_json::{json, Map, Value};
 
 use super::messages::{bot_index, reply_markup, resolve_target, store_bot_message};
 use super::{ApiError, ApiResult, Params};
-use crate::state::{random_string, AppState, CheckoutAnswer, Invoice, InvoiceLink};
+use crate::state::{
+    now_unix, random_string, AppState, CheckoutAnswer, Invoice, InvoiceLink, StoredMessage,
+};
 
 /// Most Stars one invoice may ask for.
 const MAX_STARS: i64 = 10_000;
@@ -149,5 +151,35 @@ pub fn refund_star_payment(state: &AppState, token: &str, p: &Params) -> ApiResu
         return Err(ApiError::bad_request("CHARGE_ALREADY_REFUNDED"));
     }
     charge.refunded = true;
+    let refunded = json!({
+        "currency": "XTR",
+        "total_amount": charge.amount,
+        "invoice_payload": charge.payload,
+        "telegram_payment_charge_id": charge.charge_id,
+    });
+    // Telegram posts a refunded_payment service message in the user's chat.
+    let Some(user) = world.users.get(&user_id).cloned() else {
+        return Ok(json!(true));
+    };
+    let bot = world.bot_mut(token).ok_or_else(ApiError::unauthorized)?;
+    let chat = bot.chat_mut(user_id);
+    let message_id = chat.next_message_id();
+    let message = json!({
+        "message_id": message_id,
+        "from": user.to_json(),
+        "chat": user.private_chat_json(),
+        "date": now_unix(),
+        "refunded_payment": refunded,
+    });
+    chat.messages.push(StoredMessage {
+        message_id,
+        from_bot: false,
+        message: message.clone(),
+        shown_markup: None,
+        deleted: false,
+        edited: false,
+        invoice: None,
+    });
+    bot.push_update("message", message);
     Ok(json!(true))
 }

@@ -427,7 +427,10 @@ fn validation(field: &str, message: &str) -> Response {
 /// A refused request body, answered as Marzban does (kept small; turned into a response last).
 enum Refusal {
     /// 422 with FastAPI's body.
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// 400 with `{"detail": ...}`.
     BadRequest(String),
 }

@@ -5,7 +5,9 @@
 /// entered the panel's details; details for engineers go to the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PanelError {
-    #[error("the panel refused the username and password (or API token): check them and try again")]
+    #[error(
+        "the panel refused the username and password (or API token): check them and try again"
+    )]
     WrongCredentials,
     #[error("the panel could not be reached ({0}): check the address and port, and that the panel is running")]
     Unreachable(String),
@@ -13,17 +15,19 @@ pub enum PanelError {
     BadTls(String),
     #[error("there is no panel API at this address: check the URL, including the panel's secret path (for 3x-UI, the full address of its login page)")]
     WrongBasePath,
-    #[error("the panel did not answer in time: it may be overloaded or too far away; try again later")]
+    #[error(
+        "the panel did not answer in time: it may be overloaded or too far away; try again later"
+    )]
     Timeout,
     #[error("the panel is limiting our requests: wait a minute and try again")]
     RateLimited,
-    #[error("an account with this username already exists on the panel")]
+    #[error("an account with this username already exists on the panel: read it instead of creating it again")]
     AlreadyExists,
     #[error("the account was not found on the panel: it may have been deleted there")]
     NotFound,
     #[error("the panel is temporarily unavailable (HTTP {status}): try again later")]
     Unavailable { status: u16 },
-    #[error("the panel refused the request (HTTP {status}): {message}")]
+    #[error("the panel refused the request (HTTP {status}): {message}; check the values sent and the panel's log")]
     Rejected { status: u16, message: String },
     #[error("the panel gave an answer Madar does not understand ({0}): check that it is a supported version (Marzban 0.8, 3x-UI 2.x or 3.x)")]
     Unexpected(String),
@@ -44,7 +48,10 @@ impl PanelError {
                 | PanelError::Timeout
                 | PanelError::RateLimited
                 | PanelError::Unavailable { .. }
-                | PanelError::Rejected { status: 500..=599, .. }
+                | PanelError::Rejected {
+                    status: 500..=599,
+                    ..
+                }
         )
     }
 }

@@ -44,7 +44,9 @@ impl PanelHttp {
             .connect_timeout(options.connect_timeout)
             .user_agent(concat!("Madar/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|error| PanelError::Unexpected(format!("cannot build HTTP client: {error}")))?;
+            .map_err(|error| {
+                PanelError::Unexpected(format!("cannot build HTTP client: {error}"))
+            })?;
         Ok(PanelHttp {
             client,
             options: options.clone(),
@@ -61,7 +63,11 @@ impl PanelHttp {
 
     /// Runs `call` until it succeeds, fails for good, or runs out of attempts; only
     /// [`Retry::Safe`] calls are repeated, and only after transient failures.
-    pub(crate) async fn retrying<T, F, Fut>(&self, retry: Retry, mut call: F) -> Result<T, PanelError>
+    pub(crate) async fn retrying<T, F, Fut>(
+        &self,
+        retry: Retry,
+        mut call: F,
+    ) -> Result<T, PanelError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, PanelError>>,
@@ -120,6 +126,10 @@ pub(crate) fn classify(error: reqwest::Error) -> PanelError {
 /// Status codes every panel answers the same way.
 pub(crate) fn common_status_error(status: u16, body: &str) -> Option<PanelError> {
     match status {
+        // Redirects are not followed: the target could be anywhere.
+        300..=399 => Some(PanelError::InvalidUrl(
+            "the panel redirects to another address: enter the address it ends up at (often the https:// one)".into(),
+        )),
         429 => Some(PanelError::RateLimited),
         502..=504 => Some(PanelError::Unavailable { status }),
         500..=599 => Some(PanelError::Rejected {

@@ -13,7 +13,7 @@ use crate::secret::SecretString;
 
 use super::error::PanelError;
 use super::http::{common_status_error, now_unix, read_text, shorten, PanelHttp, Retry};
-use super::network::{NetworkPolicy, PanelUrl};
+use super::network::PanelUrl;
 use super::types::{
     Account, AccountPage, AccountStatus, Inbound, InboundRef, NewAccount, PageRequest,
     PanelCredentials, PanelFlavor, PanelHealth, PanelOptions, Username,
@@ -38,9 +38,8 @@ struct Reply {
 
 impl Reply {
     fn json<T: for<'de> Deserialize<'de>>(&self) -> Result<T, PanelError> {
-        serde_json::from_str(&self.body).map_err(|error| {
-            PanelError::Unexpected(format!("{error} in {}", shorten(&self.body)))
-        })
+        serde_json::from_str(&self.body)
+            .map_err(|error| PanelError::Unexpected(format!("{error} in {}", shorten(&self.body))))
     }
 
     /// Marzban's `{"detail": ...}` as text (a string, or a list of validation errors).
@@ -107,7 +106,6 @@ impl MarzbanPanel {
     pub fn new(
         url: PanelUrl,
         credentials: PanelCredentials,
-        policy: Arc<NetworkPolicy>,
         options: PanelOptions,
     ) -> Result<MarzbanPanel, PanelError> {
         let token = match &credentials {
@@ -115,7 +113,7 @@ impl MarzbanPanel {
             PanelCredentials::Password { .. } => None,
         };
         Ok(MarzbanPanel {
-            http: PanelHttp::new(policy, &options, false)?,
+            http: PanelHttp::new(Arc::new(options.network.clone()), &options, false)?,
             url,
             credentials,
             token: Mutex::new(token),
@@ -148,10 +146,12 @@ impl MarzbanPanel {
             },
             401 | 403 => Err(PanelError::WrongCredentials),
             404 | 405 => Err(PanelError::WrongBasePath),
-            _ => Err(common_status_error(status, &body).unwrap_or(PanelError::Rejected {
-                status,
-                message: shorten(&body),
-            })),
+            _ => Err(
+                common_status_error(status, &body).unwrap_or(PanelError::Rejected {
+                    status,
+                    message: shorten(&body),
+                }),
+            ),
         }
     }
 
@@ -430,8 +430,11 @@ impl Panel for MarzbanPanel {
         let user = self.existing_user(username).await?;
         match user.data_limit.filter(|limit| *limit > 0) {
             Some(limit) => {
-                self.modify(username, json!({ "data_limit": limit.saturating_add(bytes) }))
-                    .await
+                self.modify(
+                    username,
+                    json!({ "data_limit": limit.saturating_add(bytes) }),
+                )
+                .await
             }
             None => self.to_account(user),
         }
@@ -500,5 +503,27 @@ impl Panel for MarzbanPanel {
             accounts,
             total: users.total,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_marzban_time;
+
+    #[test]
+    fn marzban_times_are_naive_utc() {
+        assert_eq!(
+            parse_marzban_time("2023-11-03T20:30:00"),
+            Some(1_699_043_400)
+        );
+        assert_eq!(
+            parse_marzban_time("2023-11-03T20:30:00.123456"),
+            Some(1_699_043_400)
+        );
+        assert_eq!(
+            parse_marzban_time("2023-11-03T20:30:00+00:00"),
+            Some(1_699_043_400)
+        );
+        assert_eq!(parse_marzban_time("yesterday"), None);
     }
 }

@@ -16,7 +16,8 @@
 //!     username: "admin".into(),
 //!     password: SecretString::new("secret"),
 //! };
-//! let panel = connect(PanelKind::Marzban, url, credentials, policy, PanelOptions::default()).await?;
+//! let options = PanelOptions { network: policy, ..PanelOptions::default() };
+//! let panel = connect(PanelKind::Marzban, url, credentials, options).await?;
 //! let account = panel.account("sara_42").await?;
 //! # Ok(()) }
 //! ```
@@ -77,20 +78,19 @@ pub trait Panel: Send + Sync {
     async fn list_accounts(&self, page: PageRequest) -> Result<AccountPage, PanelError>;
 }
 
-/// Builds the client for `kind` and validates it with a real login ([`Panel::health`]):
+/// Builds the client for `kind` and validates it with a real login ([`Panel::health`]);
+/// connections go only to addresses `options.network` allows.
 /// wrong password, unreachable host, bad TLS and wrong base path each give their own error.
 pub async fn connect(
     kind: PanelKind,
     url: PanelUrl,
     credentials: PanelCredentials,
-    policy: NetworkPolicy,
     options: PanelOptions,
 ) -> Result<Arc<dyn Panel>, PanelError> {
-    url.check_resolved(&policy).await?;
-    let policy = Arc::new(policy);
+    url.check_resolved(&options.network).await?;
     let panel: Arc<dyn Panel> = match kind {
-        PanelKind::Marzban => Arc::new(MarzbanPanel::new(url, credentials, policy, options)?),
-        PanelKind::Xui => Arc::new(XuiPanel::new(url, credentials, policy, options)?),
+        PanelKind::Marzban => Arc::new(MarzbanPanel::new(url, credentials, options)?),
+        PanelKind::Xui => Arc::new(XuiPanel::new(url, credentials, options)?),
     };
     panel.health().await?;
     Ok(panel)

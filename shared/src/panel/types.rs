@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::secret::SecretString;
 
 use super::error::PanelError;
-use super::network::PanelUrl;
+use super::network::{NetworkPolicy, PanelUrl};
 
 /// What software a panel runs, as the person entering it chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -53,9 +53,12 @@ impl fmt::Debug for PanelCredentials {
     }
 }
 
-/// Timeouts, retries and the 3x-UI subscription address.
+/// Where the client may connect, timeouts, retries and the 3x-UI subscription address.
 #[derive(Debug, Clone)]
 pub struct PanelOptions {
+    /// Checked at every connection (DNS names are resolved and every address checked).
+    /// Default: refuse every non-public address.
+    pub network: NetworkPolicy,
     /// Longest time one HTTP request may take, connection included.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
@@ -71,6 +74,7 @@ pub struct PanelOptions {
 impl Default for PanelOptions {
     fn default() -> Self {
         PanelOptions {
+            network: NetworkPolicy::strict(),
             request_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
             attempts: 3,
@@ -201,4 +205,19 @@ pub struct PageRequest {
 pub struct AccountPage {
     pub accounts: Vec<Account>,
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_panels_rules() {
+        for good in ["abc", "sara_42", "a.b-c@d", &"x".repeat(32)] {
+            assert!(Username::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", "", "has space", "emoji😀", "slash/", &"x".repeat(33)] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -26,6 +26,7 @@ pub fn policy() -> NetworkPolicy {
 
 pub fn options() -> PanelOptions {
     PanelOptions {
+        network: policy(),
         request_timeout: Duration::from_secs(3),
         connect_timeout: Duration::from_secs(1),
         attempts: 3,
@@ -78,7 +79,6 @@ pub async fn marzban_with(
         PanelKind::Marzban,
         url,
         password("admin", "admin-password"),
-        policy(),
         options,
     )
     .await
@@ -102,7 +102,7 @@ pub async fn xui_panel(
     credentials: PanelCredentials,
 ) -> Result<Arc<dyn Panel>, PanelError> {
     let url = PanelUrl::parse(&fake.url(), &policy()).unwrap();
-    connect(PanelKind::Xui, url, credentials, policy(), xui_options(fake)).await
+    connect(PanelKind::Xui, url, credentials, xui_options(fake)).await
 }
 
 /// A plain HTTP client for fetching subscription URLs.

@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 use super::error::PanelError;
 use super::http::{common_status_error, read_text, shorten, PanelHttp, Retry};
-use super::network::{NetworkPolicy, PanelUrl};
+use super::network::PanelUrl;
 use super::types::{
     Account, AccountPage, AccountStatus, Inbound, InboundRef, NewAccount, PageRequest,
     PanelCredentials, PanelFlavor, PanelHealth, PanelOptions, Username,
@@ -73,21 +73,21 @@ impl XuiPanel {
     pub fn new(
         url: PanelUrl,
         credentials: PanelCredentials,
-        policy: Arc<NetworkPolicy>,
         options: PanelOptions,
     ) -> Result<XuiPanel, PanelError> {
         let subscription_base = match &options.xui_subscription_base {
             Some(base) => base.as_str().to_string(),
             None => {
                 let mut base = url.as_url().clone();
-                base.set_port(Some(2096))
-                    .map_err(|()| PanelError::InvalidUrl("the address cannot have a port".into()))?;
+                base.set_port(Some(2096)).map_err(|()| {
+                    PanelError::InvalidUrl("the address cannot have a port".into())
+                })?;
                 base.set_path("/sub/");
                 base.to_string()
             }
         };
         Ok(XuiPanel {
-            http: PanelHttp::new(policy, &options, true)?,
+            http: PanelHttp::new(Arc::new(options.network.clone()), &options, true)?,
             url,
             credentials,
             subscription_base,
@@ -142,11 +142,17 @@ impl XuiPanel {
         match &self.credentials {
             PanelCredentials::ApiToken(_) => {
                 // The panel's own page answers at the right base path, 404 elsewhere.
-                let response = self.http.send(self.http.client.get(self.url.as_url().clone())).await?;
+                let response = self
+                    .http
+                    .send(self.http.client.get(self.url.as_url().clone()))
+                    .await?;
                 if response.status().as_u16() == 404 {
                     return Err(PanelError::WrongBasePath);
                 }
-                match self.probe("panel/api/clients/list/paged?page=1&pageSize=1").await? {
+                match self
+                    .probe("panel/api/clients/list/paged?page=1&pageSize=1")
+                    .await?
+                {
                     Probe::Works => Ok((Generation::Three, None)),
                     // Either the token is refused, or a 2.x panel, which has no API tokens.
                     Probe::Missing => Err(PanelError::WrongCredentials),
@@ -178,7 +184,10 @@ impl XuiPanel {
                     Err(_) => return Err(PanelError::WrongBasePath),
                 }
                 let csrf = self.fetch_csrf().await?;
-                let generation = match self.probe("panel/api/clients/list/paged?page=1&pageSize=1").await? {
+                let generation = match self
+                    .probe("panel/api/clients/list/paged?page=1&pageSize=1")
+                    .await?
+                {
                     Probe::Works => Generation::Three,
                     Probe::Missing => match self.probe("panel/api/inbounds/list").await? {
                         Probe::Works => Generation::Two,
@@ -289,16 +298,24 @@ impl XuiPanel {
             if let Some(error) = common_status_error(status, &text) {
                 return Err(error);
             }
-            return serde_json::from_str::<Envelope>(&text).map_err(|_| {
-                if status == 200 {
-                    PanelError::Unexpected(format!("not a 3x-UI answer: {}", shorten(&text)))
-                } else {
-                    PanelError::Rejected {
-                        status,
-                        message: shorten(&text),
-                    }
+            return match (status, serde_json::from_str::<Envelope>(&text)) {
+                (200, Ok(envelope)) => Ok(envelope),
+                (200, Err(_)) => Err(PanelError::Unexpected(format!(
+                    "not a 3x-UI answer: {}",
+                    shorten(&text)
+                ))),
+                (_, Ok(envelope)) if looks_duplicate(&envelope.msg) => {
+                    Err(PanelError::AlreadyExists)
                 }
-            });
+                (_, Ok(envelope)) => Err(PanelError::Rejected {
+                    status,
+                    message: shorten(&envelope.msg),
+                }),
+                (_, Err(_)) => Err(PanelError::Rejected {
+                    status,
+                    message: shorten(&text),
+                }),
+            };
         }
     }
 
@@ -388,9 +405,10 @@ impl XuiPanel {
                         .get("clientStats")
                         .and_then(Value::as_array)
                         .and_then(|stats| {
-                            stats.iter().filter_map(Value::as_object).find(|stat| {
-                                text(stat, "email") == name.as_str()
-                            })
+                            stats
+                                .iter()
+                                .filter_map(Value::as_object)
+                                .find(|stat| text(stat, "email") == name.as_str())
                         })
                         .cloned();
                     let state = ClientState::from_parts(&raw, traffic.as_ref());
@@ -422,7 +440,14 @@ impl XuiPanel {
                 let mut client = found.raw.clone();
                 // The record's `id` is a row number and `uuid` the credential; the payload
                 // wants the credential in `id`.
-                for derived in ["inboundIds", "traffic", "createdAt", "updatedAt", "created_at", "updated_at"] {
+                for derived in [
+                    "inboundIds",
+                    "traffic",
+                    "createdAt",
+                    "updatedAt",
+                    "created_at",
+                    "updated_at",
+                ] {
                     client.remove(derived);
                 }
                 if let Some(uuid) = client.remove("uuid") {
@@ -510,7 +535,10 @@ impl XuiPanel {
     }
 
     /// The inbounds a new account goes in: those asked for, or all of them.
-    async fn target_inbounds(&self, wanted: &[InboundRef]) -> Result<Vec<(i64, String)>, PanelError> {
+    async fn target_inbounds(
+        &self,
+        wanted: &[InboundRef],
+    ) -> Result<Vec<(i64, String)>, PanelError> {
         let inbounds: Vec<(i64, String)> = self
             .raw_inbounds()
             .await?
@@ -551,14 +579,24 @@ enum Probe {
 fn objects(value: &Value) -> Vec<Map<String, Value>> {
     value
         .as_array()
-        .map(|items| items.iter().filter_map(|item| item.as_object().cloned()).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_object().cloned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
-        .map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -642,8 +680,13 @@ impl Panel for XuiPanel {
             Generation::Three => {
                 let ids: Vec<i64> = targets.iter().map(|(id, _)| *id).collect();
                 let body = json!({ "client": client, "inboundIds": ids });
-                self.call_ok(Method::POST, "panel/api/clients/add", Some(body), Retry::Safe)
-                    .await?;
+                self.call_ok(
+                    Method::POST,
+                    "panel/api/clients/add",
+                    Some(body),
+                    Retry::Safe,
+                )
+                .await?;
             }
             Generation::Two => {
                 // In 2.x an email is unique across the panel, so a client lives in one inbound.
@@ -773,7 +816,9 @@ impl Panel for XuiPanel {
             return Ok(());
         };
         let path = match self.generation().await? {
-            Generation::Three => format!("panel/api/clients/del/{}?keepTraffic=0", found.state.email),
+            Generation::Three => {
+                format!("panel/api/clients/del/{}?keepTraffic=0", found.state.email)
+            }
             Generation::Two => format!(
                 "panel/api/inbounds/{}/delClient/{}",
                 found.inbound_id,
@@ -815,7 +860,8 @@ impl Panel for XuiPanel {
                 let mut all = Vec::new();
                 for inbound in self.raw_inbounds().await? {
                     let stats = objects(inbound.get("clientStats").unwrap_or(&Value::Null));
-                    for client in settings_clients(inbound.get("settings").unwrap_or(&Value::Null)) {
+                    for client in settings_clients(inbound.get("settings").unwrap_or(&Value::Null))
+                    {
                         let email = text(&client, "email");
                         let traffic = stats.iter().find(|stat| text(stat, "email") == email);
                         all.push(ClientState::from_parts(&client, traffic));
@@ -833,4 +879,3 @@ impl Panel for XuiPanel {
         }
     }
 }
-

@@ -157,3 +157,60 @@ pub(super) fn client_key_field(protocol: &str) -> &'static str {
         _ => "id",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn state(client: Value, traffic: Value) -> ClientState {
+        ClientState::from_parts(client.as_object().unwrap(), traffic.as_object())
+    }
+
+    #[test]
+    fn status_follows_3x_ui_rules() {
+        let now = 1_800_000_000_000;
+        let active = state(
+            json!({ "email": "a", "totalGB": 100, "expiryTime": now + 1 }),
+            json!({ "up": 10, "down": 20 }),
+        );
+        assert_eq!(active.status(now), AccountStatus::Active);
+        assert_eq!(active.used(), 30);
+        let limited = state(
+            json!({ "totalGB": 30, "enable": false }),
+            json!({ "up": 10, "down": 20 }),
+        );
+        assert_eq!(limited.status(now), AccountStatus::Limited);
+        let expired = state(json!({ "expiryTime": now - 1 }), json!({ "enable": false }));
+        assert_eq!(expired.status(now), AccountStatus::Expired);
+        let disabled = state(json!({ "enable": false }), Value::Null);
+        assert_eq!(disabled.status(now), AccountStatus::Disabled);
+        let on_hold = state(json!({ "expiryTime": -86_400_000 }), Value::Null);
+        assert_eq!(on_hold.status(now), AccountStatus::OnHold);
+    }
+
+    #[test]
+    fn units_become_bytes_and_seconds() {
+        let client = state(
+            json!({ "email": "sara", "subId": "abc", "totalGB": "1073741824", "expiryTime": 1_900_000_000_123i64 }),
+            json!({ "up": 1, "down": 2, "lastOnline": 1_800_000_000_999i64 }),
+        );
+        let account = client.to_account(0, "https://p.example.com:2096/sub/", Vec::new());
+        assert_eq!(account.data_limit_bytes, Some(1_073_741_824));
+        assert_eq!(account.expire_at, Some(1_900_000_000));
+        assert_eq!(account.online_at, Some(1_800_000_000));
+        assert_eq!(
+            account.subscription_url,
+            "https://p.example.com:2096/sub/abc"
+        );
+    }
+
+    #[test]
+    fn settings_as_string_or_object() {
+        let as_string = json!("{\"clients\":[{\"email\":\"a\"}]}");
+        let as_object = json!({ "clients": [{ "email": "a" }] });
+        assert_eq!(settings_clients(&as_string), settings_clients(&as_object));
+        assert_eq!(settings_clients(&as_string).len(), 1);
+        assert!(settings_clients(&json!("not json")).is_empty());
+    }
+}
