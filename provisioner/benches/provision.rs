@@ -40,7 +40,20 @@ async fn run(sizes: Vec<usize>) {
             eprintln!("cannot run: Docker or the static tenant-bot binary is missing");
             std::process::exit(1);
         };
-        let reconciler = h.reconciler();
+        let mut settings = h.settings();
+        if let Some(parallelism) = std::env::var("MADAR_BENCH_PARALLELISM")
+            .ok()
+            .and_then(|p| p.parse().ok())
+        {
+            settings.parallelism = parallelism;
+        }
+        let parallelism = settings.parallelism;
+        let reconciler = provisioner::reconcile::Reconciler::new(
+            h.db.db.clone(),
+            h.runtime.clone(),
+            h.keyring.clone(),
+            settings,
+        );
         let (shutdown, task) = common::run_loop(&reconciler);
 
         let mut bots = Vec::new();
@@ -102,7 +115,7 @@ async fn run(sizes: Vec<usize>) {
         let mut latencies: Vec<Duration> = futures::future::join_all(waits).await;
         latencies.sort();
         println!(
-            "{n:>3} tenants at once: p50 {:>6.2} s  p95 {:>6.2} s  max {:>6.2} s  (all answered in {:.2} s)",
+            "{n:>3} tenants at once (parallelism {parallelism}): p50 {:>6.2} s  p95 {:>6.2} s  max {:>6.2} s  (all answered in {:.2} s)",
             percentile(&latencies, 50).as_secs_f64(),
             percentile(&latencies, 95).as_secs_f64(),
             latencies.last().copied().unwrap_or_default().as_secs_f64(),
@@ -114,11 +127,14 @@ async fn run(sizes: Vec<usize>) {
             tokio::time::sleep(Duration::from_secs(5)).await;
             let mut rss = Vec::new();
             let mut usage = Vec::new();
+            let mut vm_rss = Vec::new();
             for (tenant, _, _) in &bots {
                 let stats = h.runtime.stats(tenant).await.expect("stats");
                 rss.push(stats.rss_bytes);
                 usage.push(stats.memory_bytes);
+                vm_rss.push(main_process_vm_rss(&h, tenant).await);
             }
+            vm_rss.sort();
             rss.sort();
             usage.sort();
             println!(
@@ -126,6 +142,11 @@ async fn run(sizes: Vec<usize>) {
                 mib(rss[rss.len() / 2]),
                 mib(rss.last().copied().unwrap_or(0)),
                 mib(usage[usage.len() / 2]),
+            );
+            println!(
+                "idle tenant-bot process (PID 1 in the container): VmRSS {:.1} MiB (max {:.1} MiB), file-backed pages included",
+                mib(vm_rss[vm_rss.len() / 2]),
+                mib(vm_rss.last().copied().unwrap_or(0)),
             );
             let tag = provisioner::image::image_tag(&h.image_version);
             if let Ok(Some(image)) = provisioner::image::inspect(&h.docker, &tag).await {
@@ -152,4 +173,31 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// VmRSS of the container's main process, read from the host's /proc.
+async fn main_process_vm_rss(h: &Harness, tenant: &str) -> u64 {
+    let name = provisioner::runtime::docker::DockerRuntime::container_name(tenant);
+    let pid = h
+        .docker
+        .inspect_container(
+            &name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .ok()
+        .and_then(|c| c.state)
+        .and_then(|s| s.pid)
+        .unwrap_or(0);
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(0)
 }

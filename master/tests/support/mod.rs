@@ -26,6 +26,7 @@ pub struct World {
     pub app: Option<RunningApp>,
     pub config: MasterConfig,
     pub test_db: TestDb,
+    pub extras: fn() -> app::Extras,
 }
 
 /// A running master against the sandbox, or `None` when the engine is not available here
@@ -35,6 +36,15 @@ pub async fn world(engine: Engine) -> Option<World> {
 }
 
 pub async fn world_with(engine: Engine, adjust: impl FnOnce(&mut MasterConfig)) -> Option<World> {
+    world_full(engine, adjust, app::Extras::default).await
+}
+
+/// A world with everything adjustable; `extras` is called for every (re)start of the app.
+pub async fn world_full(
+    engine: Engine,
+    adjust: impl FnOnce(&mut MasterConfig),
+    extras: fn() -> app::Extras,
+) -> Option<World> {
     let test_db = TestDb::fresh(engine, Schema::Master).await?;
     let sandbox = Sandbox::start(local(0), SandboxOptions::fast_for_tests())
         .await
@@ -58,7 +68,7 @@ pub async fn world_with(engine: Engine, adjust: impl FnOnce(&mut MasterConfig)) 
         payments: shared::config::PaymentsConfig::default(),
     };
     adjust(&mut config);
-    let app = app::start(&config).await.unwrap();
+    let app = app::start_with(&config, extras()).await.unwrap();
     Some(World {
         sandbox,
         control,
@@ -66,6 +76,7 @@ pub async fn world_with(engine: Engine, adjust: impl FnOnce(&mut MasterConfig)) 
         app: Some(app),
         config,
         test_db,
+        extras,
     })
 }
 
@@ -101,6 +112,37 @@ impl World {
             .wait_for_bot_message(&self.master_bot.token, user, after, |_| true, WAIT)
             .await
             .unwrap()
+    }
+
+    /// Presses the first inline button whose label contains `label` on `message`.
+    pub async fn press_label(&self, user: i64, message: &ChatMessage, label: &str) {
+        let data = message
+            .button_data(label)
+            .unwrap_or_else(|| panic!("no button {label:?} on {message:#?}"));
+        self.control
+            .press(&self.master_bot.token, user, message.message_id, &data)
+            .await
+            .unwrap();
+    }
+
+    /// Waits for a bot message (new or edited) whose text contains `needle`.
+    pub async fn wait_for_text(&self, user: i64, needle: &str) -> ChatMessage {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let chat = self.chat(user).await;
+            if let Some(m) = chat
+                .iter()
+                .rev()
+                .find(|m| m.from == Sender::Bot && m.body().contains(needle))
+            {
+                return m.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no bot message with {needle:?}; chat: {chat:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Presses an inline button and waits until the message it is on is edited to satisfy `done`.
@@ -149,7 +191,11 @@ impl World {
         if let Some(app) = self.app.take() {
             app.shutdown().await.unwrap();
         }
-        self.app = Some(app::start(&self.config).await.unwrap());
+        self.app = Some(
+            app::start_with(&self.config, (self.extras)())
+                .await
+                .unwrap(),
+        );
     }
 
     pub async fn stop(mut self) {
