@@ -21,6 +21,8 @@ pub enum Error {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Account(crate::accounts::AccountRefusal),
     #[error("payment gateway: {0}")]
     Payment(String),
     #[error("the provisioner failed: {0}")]

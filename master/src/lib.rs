@@ -1,5 +1,6 @@
 //! Madar's control plane: the master bot, the HTTP server, billing and (later) the web panel.
 
+pub mod accounts;
 pub mod app;
 pub mod billing;
 pub mod bot;

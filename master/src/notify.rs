@@ -8,10 +8,13 @@ use std::time::Duration;
 use serde_json::Value;
 use shared::db::Db;
 use shared::i18n::{Arg, Catalog, Locale};
+use shared::money::{Currency, Money};
 use shared::telegram::polling::{is_unreachable_user, with_rate_limit_retry};
-use teloxide::payloads::SendMessageSetters;
+use teloxide::payloads::{SendMessageSetters, SendPhotoSetters};
 use teloxide::requests::Requester;
-use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, ParseMode};
+use teloxide::types::{
+    ChatId, FileId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode,
+};
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
 
@@ -93,7 +96,8 @@ impl Notifier {
                 let text =
                     self.texts
                         .text_html(self.default_locale, &message.template, &args(&values));
-                self.telegram_send(ChatId(chat), text, buttons(message))
+                let photo = message.args.get("photo").and_then(Value::as_str);
+                self.telegram_send(ChatId(chat), text, buttons(message), photo)
                     .await
             }
             Channel::Telegram => {
@@ -106,7 +110,7 @@ impl Notifier {
                 let text = self
                     .texts
                     .text_html(locale, &message.template, &args(&values));
-                self.telegram_send(ChatId(id.get()), text, buttons(message))
+                self.telegram_send(ChatId(id.get()), text, buttons(message), None)
                     .await
             }
             Channel::Email => {
@@ -140,18 +144,35 @@ impl Notifier {
         chat: ChatId,
         text: String,
         keyboard: Option<InlineKeyboardMarkup>,
+        photo: Option<&str>,
     ) -> std::result::Result<Done, String> {
         let Some(bot) = &self.telegram else {
             return Ok(Done::Skipped("Telegram is not configured".into()));
         };
         let sent = with_rate_limit_retry(|| async {
-            let mut request = bot
-                .send_message(chat, text.clone())
-                .parse_mode(ParseMode::Html);
-            if let Some(markup) = keyboard.clone() {
-                request = request.reply_markup(markup);
+            match photo {
+                // A receipt for staff: the photo itself, the text as its caption.
+                Some(file_id) => {
+                    let file = InputFile::file_id(FileId(file_id.to_string()));
+                    let mut request = bot
+                        .send_photo(chat, file)
+                        .caption(text.clone())
+                        .parse_mode(ParseMode::Html);
+                    if let Some(markup) = keyboard.clone() {
+                        request = request.reply_markup(markup);
+                    }
+                    request.await.map(|_| ())
+                }
+                None => {
+                    let mut request = bot
+                        .send_message(chat, text.clone())
+                        .parse_mode(ParseMode::Html);
+                    if let Some(markup) = keyboard.clone() {
+                        request = request.reply_markup(markup);
+                    }
+                    request.await.map(|_| ())
+                }
             }
-            request.await
         })
         .await;
         match sent {
@@ -167,11 +188,21 @@ fn values(message: &Message, customer: Option<&Customer>, locale: Locale) -> Vec
     let mut values: Vec<(String, Value)> = message
         .args
         .iter()
-        .filter(|(k, _)| k.as_str() != "buttons")
+        .filter(|(k, _)| k.as_str() != "buttons" && k.as_str() != "photo")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if let Some(customer) = customer {
         values.push(("name".into(), Value::String(customer.first_name.clone())));
+    }
+    // An amount travels as minor units and a currency code; shown as money.
+    if let (Some(minor), Some(currency)) = (
+        message.args.get("amount_minor").and_then(Value::as_i64),
+        message.args.get("currency").and_then(Value::as_str),
+    ) {
+        values.push((
+            "amount".into(),
+            serde_json::json!({"minor": minor, "currency": currency}),
+        ));
     }
     let package_key = match locale {
         Locale::Fa => "package_fa",
@@ -191,6 +222,11 @@ fn args(values: &[(String, Value)]) -> Vec<(&str, Arg<'_>)> {
                 Value::String(s) => Arg::Text(s),
                 Value::Number(n) if key == "date" || key.ends_with("_at") => Arg::Date(n.as_i64()?),
                 Value::Number(n) => Arg::Number(n.as_i64()?),
+                Value::Object(money) => {
+                    let minor = money.get("minor")?.as_i64()?;
+                    let currency = Currency::from_code(money.get("currency")?.as_str()?).ok()?;
+                    Arg::Money(Money::new(minor, currency))
+                }
                 _ => return None,
             };
             Some((key.as_str(), arg))

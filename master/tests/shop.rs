@@ -193,7 +193,9 @@ async fn nowpayments_notifications_are_checked_and_applied_once(engine: Engine) 
     let np_invoice = payment.provider_ref.clone().unwrap();
     let paid = nowpayments.control().pay(&np_invoice).await.unwrap();
     assert!(
-        paid.ipns.iter().all(|ipn| ipn.delivery.http_status == Some(200)),
+        paid.ipns
+            .iter()
+            .all(|ipn| ipn.delivery.http_status == Some(200)),
         "{paid:?}"
     );
     let replay = nowpayments.control().replay(paid.payment_id).await.unwrap();
@@ -203,7 +205,11 @@ async fn nowpayments_notifications_are_checked_and_applied_once(engine: Engine) 
         .send_bad_signature(paid.payment_id)
         .await
         .unwrap();
-    assert_eq!(forged.delivery.http_status, Some(401), "a bad signature is refused");
+    assert_eq!(
+        forged.delivery.http_status,
+        Some(401),
+        "a bad signature is refused"
+    );
     let unsigned = nowpayments
         .control()
         .send_unsigned(paid.payment_id)

@@ -86,6 +86,8 @@ pub enum ReconcileError {
     Runtime(#[from] RuntimeError),
     #[error("the Telegram Bot API could not be asked about the token: {0}")]
     Telegram(String),
+    #[error("the reconciler is shutting down")]
+    ShuttingDown,
 }
 
 /// What one pass did.
@@ -111,8 +113,11 @@ struct Inner {
     http: reqwest::Client,
     wake: Notify,
     notices: broadcast::Sender<StaffNotice>,
-    /// One pass at a time.
-    pass: tokio::sync::Mutex<()>,
+    /// Bounds how many instances are worked on at once, across passes.
+    steps: tokio::sync::Semaphore,
+    /// Tenants a step is working on: a pass skips them (passes may overlap, so a slow
+    /// instance does not hold up a new one).
+    in_flight: Mutex<HashSet<String>>,
     /// Tenants already reported unhealthy (reported once until they recover).
     unhealthy: Mutex<HashSet<String>>,
 }
@@ -135,6 +140,7 @@ impl Reconciler {
             .build()
             .unwrap_or_default();
         let (notices, _) = broadcast::channel(256);
+        let parallelism = settings.parallelism.max(1);
         Reconciler {
             inner: Arc::new(Inner {
                 db,
@@ -144,7 +150,8 @@ impl Reconciler {
                 http,
                 wake: Notify::new(),
                 notices,
-                pass: tokio::sync::Mutex::new(()),
+                steps: tokio::sync::Semaphore::new(parallelism),
+                in_flight: Mutex::new(HashSet::new()),
                 unhealthy: Mutex::new(HashSet::new()),
             }),
         }
@@ -165,29 +172,35 @@ impl Reconciler {
     }
 
     /// Runs passes until `shutdown`: on the timer, on runtime events and on [`Self::wake`].
+    /// A new pass does not wait for a slow one (they skip each other's instances), so an
+    /// instance written while others are being created starts at once.
     pub async fn run(&self, shutdown: CancellationToken) {
         let events = tokio::spawn(forward_events(self.clone(), shutdown.clone()));
+        let mut passes = tokio::task::JoinSet::new();
         loop {
-            match self.reconcile_once().await {
-                Ok(report) => {
-                    for (tenant_id, error) in &report.errors {
-                        tracing::warn!(%tenant_id, %error, "instance step failed; retrying next pass");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying"),
+            while let Some(done) = passes.try_join_next() {
+                log_pass(done);
             }
+            if passes.len() >= MAX_OVERLAPPING_PASSES {
+                if let Some(done) = passes.join_next().await {
+                    log_pass(done);
+                }
+            }
+            let me = self.clone();
+            passes.spawn(async move { me.reconcile_once().await });
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(self.inner.settings.interval) => {}
                 _ = self.inner.wake.notified() => {}
             }
         }
+        // Steps cut short here are finished by the next start: every step is idempotent.
+        passes.abort_all();
         events.abort();
     }
 
     /// One full pass over every instance and every managed container.
     pub async fn reconcile_once(&self) -> Result<PassReport, ReconcileError> {
-        let _pass = self.inner.pass.lock().await;
         let instances = store::list(&self.inner.db).await?;
         let containers: HashMap<String, ContainerInfo> = self
             .inner
@@ -211,26 +224,26 @@ impl Reconciler {
         };
         let known: HashSet<String> = instances.iter().map(|i| i.tenant_id.clone()).collect();
         let steps = instances.into_iter().map(|inst| {
-            let actual = containers.get(&inst.tenant_id).cloned();
             let shared_bot = bot_owners
                 .get(&inst.bot_id)
                 .map(|owners| owners.len() > 1 && owners[0] != inst.tenant_id)
                 .unwrap_or(false);
             async move {
-                let tenant_id = inst.tenant_id.clone();
-                let result = self.step(inst, actual, shared_bot).await;
-                (tenant_id, result)
+                let result = self.claimed_step(&inst.tenant_id, shared_bot).await;
+                (inst.tenant_id, result)
             }
         });
-        let mut results =
-            futures::stream::iter(steps).buffer_unordered(self.inner.settings.parallelism.max(1));
-        while let Some((tenant_id, result)) = results.next().await {
+        let results: Vec<_> = futures::future::join_all(steps).await;
+        for (tenant_id, result) in results {
             if let Err(e) = result {
                 report.errors.push((tenant_id, e.to_string()));
             }
         }
-        drop(results);
         for tenant_id in containers.keys().filter(|t| !known.contains(*t)) {
+            // The instance may have been written after this pass listed them.
+            if store::get(&self.inner.db, tenant_id).await?.is_some() {
+                continue;
+            }
             tracing::info!(%tenant_id, "removing a container no instance wants");
             match self.inner.runtime.remove(tenant_id).await {
                 Ok(()) => report.orphans_removed += 1,
@@ -238,6 +251,24 @@ impl Reconciler {
             }
         }
         Ok(report)
+    }
+
+    /// Takes the next step for one instance unless another pass is already on it. The
+    /// instance and its container are read afresh once claimed: the pass's lists may be
+    /// older than a step another pass just finished.
+    async fn claimed_step(&self, tenant_id: &str, shared_bot: bool) -> Result<(), ReconcileError> {
+        let _permit =
+            self.inner.steps.acquire().await.map_err(|_| {
+                ReconcileError::Telegram("the reconciler is shutting down".to_string())
+            })?;
+        let Some(_claim) = Claim::new(&self.inner.in_flight, tenant_id) else {
+            return Ok(());
+        };
+        let Some(inst) = store::get(&self.inner.db, tenant_id).await? else {
+            return Ok(());
+        };
+        let actual = self.inner.runtime.inspect(tenant_id).await?;
+        self.step(inst, actual, shared_bot).await
     }
 
     /// The next step for one instance.
@@ -566,6 +597,50 @@ impl Reconciler {
             kind,
             message,
         });
+    }
+}
+
+/// How many passes may run at once (each skips the instances the others work on).
+const MAX_OVERLAPPING_PASSES: usize = 4;
+
+fn log_pass(done: Result<Result<PassReport, ReconcileError>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(report)) => {
+            for (tenant_id, error) in &report.errors {
+                tracing::warn!(%tenant_id, %error, "instance step failed; retrying next pass");
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "reconcile pass failed; retrying"),
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => tracing::error!(error = %e, "reconcile pass panicked"),
+    }
+}
+
+/// A tenant marked as being worked on; unmarked when dropped (also when the step is cut
+/// short by cancellation).
+struct Claim<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    tenant_id: String,
+}
+
+impl<'a> Claim<'a> {
+    fn new(set: &'a Mutex<HashSet<String>>, tenant_id: &str) -> Option<Claim<'a>> {
+        let inserted = set
+            .lock()
+            .map(|mut s| s.insert(tenant_id.to_string()))
+            .unwrap_or(false);
+        inserted.then(|| Claim {
+            set,
+            tenant_id: tenant_id.to_string(),
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.tenant_id);
+        }
     }
 }
 

@@ -91,10 +91,27 @@ async fn run(serve: Serve) -> anyhow::Result<()> {
         }
     }
     println!("sandbox Bot API root: {url}  (chat page: {url}/)");
+    wait_for_stop_signal().await?;
+    tracing::info!("shutting down");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (how containers and process managers stop us).
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
-    tracing::info!("shutting down");
-    sandbox.shutdown().await;
     Ok(())
 }

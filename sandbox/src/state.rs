@@ -268,6 +268,10 @@ pub struct Bot {
     pub callbacks: HashMap<String, CallbackRecord>,
     /// setMyCommands, keyed by "scope json|language".
     pub commands: BTreeMap<String, Value>,
+    /// setMyName/Description/ShortDescription, keyed by "field|language".
+    pub profile: BTreeMap<String, String>,
+    /// setChatMenuButton per chat (None = the default for all chats).
+    pub menu_buttons: HashMap<Option<i64>, Value>,
     pub limiter: BotLimiter,
     pub checkouts: HashMap<String, oneshot::Sender<CheckoutAnswer>>,
 }
@@ -290,6 +294,8 @@ impl Bot {
             chats: HashMap::new(),
             callbacks: HashMap::new(),
             commands: BTreeMap::new(),
+            profile: BTreeMap::new(),
+            menu_buttons: HashMap::new(),
             limiter: BotLimiter::default(),
             checkouts: HashMap::new(),
         }

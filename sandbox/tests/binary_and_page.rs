@@ -59,7 +59,18 @@ async fn serve_pre_creates_bots_and_answers_the_bot_api() {
         "the master bot comes first"
     );
     assert_eq!(bots[1].token, tokens[1]);
-    child.kill().await.unwrap();
+    // SIGTERM (as sent by containers) stops it cleanly.
+    let pid = child.id().unwrap().to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the sandbox should stop on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use sandbox::client::{Fault, Sender};
 use sandbox::files::TINY_PNG;
+use teloxide::payloads::{
+    GetMyDescriptionSetters, GetMyNameSetters, SetChatMenuButtonSetters, SetMyDescriptionSetters,
+    SetMyNameSetters, SetMyShortDescriptionSetters,
+};
 use teloxide::prelude::*;
 use teloxide::types::{
     InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode, UpdateKind,
@@ -102,9 +106,19 @@ async fn teloxide_uploads_photos_as_multipart() {
             chat,
             InputFile::memory(TINY_PNG.to_vec()).file_name("receipt.png"),
         )
-        .caption("receipt")
+        .caption("<i>receipt</i>")
+        .parse_mode(ParseMode::Html)
+        .reply_markup(InlineKeyboardMarkup::new([[
+            InlineKeyboardButton::callback("Approve", "ok:1"),
+        ]]))
         .await
         .unwrap();
+    assert_eq!(sent.caption(), Some("receipt"));
+    assert_eq!(sent.caption_entities().unwrap().len(), 1);
+    assert!(
+        sent.reply_markup().is_some(),
+        "JSON fields survive multipart"
+    );
     let photo = sent.photo().unwrap().last().unwrap();
     assert_eq!((photo.width, photo.height), (1, 1));
     let file = bot.get_file(photo.file.id.clone()).await.unwrap();
@@ -185,4 +199,53 @@ async fn teloxide_sees_telegram_errors() {
         matches!(wrong, RequestError::Api(ApiError::InvalidToken)),
         "{wrong:?}"
     );
+}
+
+#[tokio::test]
+async fn teloxide_sets_up_the_bot_profile() {
+    let env = common::start().await;
+    let bot = bot(&env);
+    assert_eq!(bot.get_my_name().await.unwrap().name, "Test Shop");
+    bot.set_my_name()
+        .name("فروشگاه")
+        .language_code("fa")
+        .await
+        .unwrap();
+    bot.set_my_description()
+        .description("VPN shop")
+        .await
+        .unwrap();
+    bot.set_my_short_description()
+        .short_description("Fast VPN")
+        .await
+        .unwrap();
+    assert_eq!(
+        bot.get_my_name().language_code("fa").await.unwrap().name,
+        "فروشگاه"
+    );
+    assert_eq!(
+        bot.get_my_description()
+            .language_code("en")
+            .await
+            .unwrap()
+            .description,
+        "VPN shop"
+    );
+    assert_eq!(
+        bot.get_my_short_description()
+            .await
+            .unwrap()
+            .short_description,
+        "Fast VPN"
+    );
+    bot.set_chat_menu_button()
+        .menu_button(teloxide::types::MenuButton::Commands)
+        .await
+        .unwrap();
+    assert_eq!(
+        bot.get_chat_menu_button().await.unwrap(),
+        teloxide::types::MenuButton::Commands
+    );
+    let too_long = bot.set_my_name().name("n".repeat(65)).await;
+    assert!(too_long.is_err());
 }

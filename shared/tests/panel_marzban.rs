@@ -343,3 +343,42 @@ async fn an_account_on_hold_gets_a_longer_duration() {
     assert!((expire - (now() + 10 * DAY)).abs() <= 5, "{expire}");
     fake.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_panel_that_refuses_connections_is_unreachable_then_comes_back() {
+    let mut fake = start_marzban().await;
+    let panel = marzban_panel(&fake).await;
+    panel.create_account(&new_account("sara_42")).await.unwrap();
+    fake.refuse_connections().await;
+    let result = panel.account("sara_42").await;
+    assert!(
+        matches!(result, Err(PanelError::Unreachable(_))),
+        "{result:?}"
+    );
+    fake.accept_connections().await.unwrap();
+    assert!(panel.account("sara_42").await.unwrap().is_some());
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_username_make_one_account() {
+    let fake = start_marzban().await;
+    let panel = marzban_panel(&fake).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let panel = panel.clone();
+            tokio::spawn(async move { panel.create_account(&new_account("sara_42")).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(PanelError::AlreadyExists) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(fake.accounts().len(), 1);
+    fake.shutdown().await;
+}

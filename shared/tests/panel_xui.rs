@@ -321,3 +321,30 @@ async fn an_account_on_hold_gets_a_longer_duration() {
     assert_eq!(fake.accounts()[0].expire, -10 * 86_400_000);
     fake.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_creates_of_one_username_make_one_account() {
+    for generation in [XuiGeneration::Two, XuiGeneration::Three] {
+        let (fake, panel) = start(generation, false).await;
+        let mut request = new_account("sara_42");
+        request.inbounds = vec![InboundRef("1".into())];
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let panel = panel.clone();
+                let request = request.clone();
+                tokio::spawn(async move { panel.create_account(&request).await })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(PanelError::AlreadyExists) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(created, 1, "{generation:?}");
+        assert_eq!(fake.accounts().len(), 1, "{generation:?}");
+        fake.shutdown().await;
+    }
+}

@@ -145,6 +145,7 @@ impl MasterBot {
                         conversation::clear(&self.inner.db, user.id.0 as i64).await?;
                         self.home(locale, &customer).await?
                     }
+                    "link" => self.link_account(user, locale, text).await?,
                     "language" | "lang" => screens::choose_language(t, locale),
                     "help" => screens::notice(t, locale, "help"),
                     _ => screens::notice(t, locale, "unknown_command"),
@@ -247,6 +248,29 @@ impl MasterBot {
         };
         self.answer(&query, note).await;
         self.show_on(&query, &screen).await
+    }
+
+    /// `/link CODE`: joins this Telegram user to the email account that made the code.
+    async fn link_account(&self, user: &User, locale: Locale, text: &str) -> Result<Screen> {
+        let t = &self.inner.texts;
+        let code = text.split_whitespace().nth(1).unwrap_or_default();
+        let profile = TelegramProfile {
+            id: TelegramId::new(user.id.0 as i64),
+            first_name: user.first_name.clone(),
+            username: user.username.clone(),
+            language_code: user.language_code.clone(),
+        };
+        let key = match crate::accounts::complete_link(&self.inner.db, self.now(), code, &profile)
+            .await
+        {
+            Ok(_) => "link_done",
+            Err(Error::Account(crate::accounts::AccountRefusal::TelegramHasOwnAccount)) => {
+                "link_own_account"
+            }
+            Err(Error::Account(_)) => "link_bad_code",
+            Err(e) => return Err(e),
+        };
+        Ok(screens::notice(t, locale, key))
     }
 
     /// Edits the message the button was on, or sends a new one when that cannot be done.

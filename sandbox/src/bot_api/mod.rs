@@ -10,6 +10,7 @@ mod media;
 mod messages;
 mod params;
 pub(crate) mod payments;
+mod profile;
 mod updates;
 
 use std::time::Duration;
@@ -183,6 +184,14 @@ pub const IMPLEMENTED_METHODS: &[&str] = &[
     "createInvoiceLink",
     "answerPreCheckoutQuery",
     "refundStarPayment",
+    "setMyName",
+    "getMyName",
+    "setMyDescription",
+    "getMyDescription",
+    "setMyShortDescription",
+    "getMyShortDescription",
+    "setChatMenuButton",
+    "getChatMenuButton",
     "logOut",
     "close",
 ];
@@ -215,6 +224,14 @@ async fn call(state: &AppState, token: &str, method: &str, p: &Params) -> ApiRes
         "createinvoicelink" => payments::create_invoice_link(state, token, p),
         "answerprecheckoutquery" => payments::answer_pre_checkout_query(state, token, p),
         "refundstarpayment" => payments::refund_star_payment(state, token, p),
+        "setmyname" => profile::set_my_name(state, token, p),
+        "getmyname" => profile::get_my_name(state, token, p),
+        "setmydescription" => profile::set_my_description(state, token, p),
+        "getmydescription" => profile::get_my_description(state, token, p),
+        "setmyshortdescription" => profile::set_my_short_description(state, token, p),
+        "getmyshortdescription" => profile::get_my_short_description(state, token, p),
+        "setchatmenubutton" => profile::set_chat_menu_button(state, token, p),
+        "getchatmenubutton" => profile::get_chat_menu_button(state, token, p),
         "logout" | "close" => Ok(json!(true)),
         _ if known_methods::is_known(method) => {
             tracing::warn!(%method, "bot api method not simulated by the sandbox");

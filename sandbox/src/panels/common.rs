@@ -243,11 +243,12 @@ async fn seed<T: ControlTarget>(
     Json(serde_json::json!({ "created": created })).into_response()
 }
 
-/// A server task listening on a loopback address, stopped through `stop`.
+/// A server listening on a loopback address. It can stop listening and start again on the
+/// same address, so that callers meet refused connections in between.
 pub struct Served {
     pub local_addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    app: Router,
+    running: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Served {
@@ -261,29 +262,55 @@ impl Served {
         let local_addr = listener
             .local_addr()
             .map_err(|source| FakePanelError::Bind { addr, source })?;
-        let (stop, mut stop_rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop_rx.wait_for(|stopped| *stopped).await;
-            };
-            if let Err(error) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(%error, "fake panel server stopped");
-            }
-        });
         Ok(Served {
             local_addr,
-            stop,
-            task,
+            running: Some(spawn(listener, app.clone())),
+            app,
         })
     }
 
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+    /// Stops listening (connections are refused) until [`Served::resume`].
+    pub async fn pause(&mut self) {
+        if let Some((stop, task)) = self.running.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
     }
+
+    /// Listens again on the same address.
+    pub async fn resume(&mut self) -> Result<(), FakePanelError> {
+        if self.running.is_none() {
+            let addr = self.local_addr;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| FakePanelError::Bind { addr, source })?;
+            self.running = Some(spawn(listener, self.app.clone()));
+        }
+        Ok(())
+    }
+
+    pub async fn shutdown(mut self) {
+        self.pause().await;
+    }
+}
+
+fn spawn(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop, mut stop_rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        };
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%error, "fake panel server stopped");
+        }
+    });
+    (stop, task)
 }
 
 /// A random version-4 UUID, as panels generate for proxy credentials.

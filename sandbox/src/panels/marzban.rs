@@ -382,6 +382,16 @@ impl FakeMarzban {
         self.state.accounts()
     }
 
+    /// Stops listening: connections to the panel are refused until
+    /// [`FakeMarzban::accept_connections`].
+    pub async fn refuse_connections(&mut self) {
+        self.served.pause().await;
+    }
+
+    pub async fn accept_connections(&mut self) -> Result<(), FakePanelError> {
+        self.served.resume().await
+    }
+
     pub async fn shutdown(self) {
         self.served.shutdown().await;
     }

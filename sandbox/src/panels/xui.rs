@@ -459,6 +459,16 @@ impl FakeXui {
         self.state.accounts()
     }
 
+    /// Stops the panel listening (the subscription server stays up): connections are
+    /// refused until [`FakeXui::accept_connections`].
+    pub async fn refuse_connections(&mut self) {
+        self.panel.pause().await;
+    }
+
+    pub async fn accept_connections(&mut self) -> Result<(), FakePanelError> {
+        self.panel.resume().await
+    }
+
     pub async fn shutdown(self) {
         self.panel.shutdown().await;
         self.subscription.shutdown().await;
