@@ -97,6 +97,7 @@ pub async fn start_with(config: &MasterConfig, extras: Extras) -> Result<Running
         staff_chat: config.staff_chat_id,
         clock: clock.clone(),
         image_version: extras.image_version.clone(),
+        runtime: extras.reconciler.as_ref().map(|r| r.runtime().clone()),
     };
     let notifier = Notifier {
         db: db.clone(),

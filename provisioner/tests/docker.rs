@@ -548,6 +548,30 @@ async fn a_tenant_container_is_isolated(engine: Engine) {
     assert_eq!(host.readonly_rootfs, Some(true));
     assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
     assert_eq!(
+        host.security_opt,
+        Some(vec!["no-new-privileges:true".to_string()])
+    );
+    assert_eq!(host.pids_limit, Some(64));
+    assert_ne!(host.privileged, Some(true));
+    assert_eq!(
+        host.restart_policy.and_then(|p| p.name),
+        Some(bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED)
+    );
+    let labels = inspected
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    for key in [
+        "madar.managed",
+        "madar.tenant",
+        "madar.version",
+        "madar.spec-hash",
+    ] {
+        assert!(labels.contains_key(key), "label {key} missing: {labels:?}");
+    }
+    assert_eq!(labels.get("madar.tenant"), Some(a));
+    assert_eq!(
         inspected.config.and_then(|c| c.user).as_deref(),
         Some("10001:10001")
     );

@@ -19,6 +19,8 @@ pub enum Page {
     RenewPeriods(String),
     /// Payment methods to renew a subscription.
     RenewMethods(String, i64),
+    /// One bot (by its subscription) with its controls.
+    Bot(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,11 @@ pub enum Action {
     /// Give up a payment that has not gone through.
     CancelPayment(String),
     Onboarding(OnboardingChoice),
+    /// The customer's controls of their bot (by subscription).
+    PauseBot(String),
+    ResumeBot(String),
+    RestartBot(String),
+    ChangeToken(String),
     /// Staff in the staff group: approve or reject a card receipt.
     StaffApprove(String),
     StaffReject(String),
@@ -94,6 +101,7 @@ impl Page {
             Page::MyBots => "bots".to_string(),
             Page::RenewPeriods(sub) => format!("rn:{sub}"),
             Page::RenewMethods(sub, m) => format!("rnm:{sub}:{m}"),
+            Page::Bot(sub) => format!("bot:{sub}"),
         }
     }
 
@@ -107,6 +115,7 @@ impl Page {
             ["mth", code, m] if is_code(code) => Page::Methods(code.to_string(), months(m)?),
             ["rn", sub] if is_code(sub) => Page::RenewPeriods(sub.to_string()),
             ["rnm", sub, m] if is_code(sub) => Page::RenewMethods(sub.to_string(), months(m)?),
+            ["bot", sub] if is_code(sub) => Page::Bot(sub.to_string()),
             _ => return None,
         })
     }
@@ -129,6 +138,10 @@ impl Action {
                 OnboardingChoice::Marzban => "ob:mz".into(),
                 OnboardingChoice::Xui => "ob:xui".into(),
             },
+            Action::PauseBot(sub) => format!("bp:{sub}"),
+            Action::ResumeBot(sub) => format!("bs:{sub}"),
+            Action::RestartBot(sub) => format!("bx:{sub}"),
+            Action::ChangeToken(sub) => format!("bt:{sub}"),
             Action::StaffApprove(id) => format!("sa:{id}"),
             Action::StaffReject(id) => format!("sr:{id}"),
         }
@@ -162,6 +175,10 @@ impl Action {
             ["ob", "skip"] => Action::Onboarding(OnboardingChoice::Skip),
             ["ob", "mz"] => Action::Onboarding(OnboardingChoice::Marzban),
             ["ob", "xui"] => Action::Onboarding(OnboardingChoice::Xui),
+            ["bp", sub] if is_code(sub) => Action::PauseBot(sub.to_string()),
+            ["bs", sub] if is_code(sub) => Action::ResumeBot(sub.to_string()),
+            ["bx", sub] if is_code(sub) => Action::RestartBot(sub.to_string()),
+            ["bt", sub] if is_code(sub) => Action::ChangeToken(sub.to_string()),
             ["sa", id] if is_code(id) => Action::StaffApprove(id.to_string()),
             ["sr", id] if is_code(id) => Action::StaffReject(id.to_string()),
             _ => return Page::decode(data).map(Action::Show),
@@ -193,6 +210,11 @@ mod tests {
             Action::Coupon("starter".into(), 3),
             Action::CancelPayment(ID.into()),
             Action::Onboarding(OnboardingChoice::Xui),
+            Action::Show(Page::Bot(ID.into())),
+            Action::PauseBot(ID.into()),
+            Action::ResumeBot(ID.into()),
+            Action::RestartBot(ID.into()),
+            Action::ChangeToken(ID.into()),
             Action::StaffApprove(ID.into()),
             Action::StaffReject(ID.into()),
         ] {

@@ -42,6 +42,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The tenant-bot image version new instances get; `None` = no provisioner here.
     pub image_version: Option<String>,
+    /// Where tenant bots run, for restarts the customer asks for.
+    pub runtime: Option<Arc<dyn provisioner::runtime::Runtime>>,
 }
 
 /// Everything the master bot needs to answer an update. Cheap to clone.
@@ -234,6 +236,13 @@ impl MasterBot {
                     .await;
                 return Ok(());
             }
+            control @ (Action::PauseBot(_)
+            | Action::ResumeBot(_)
+            | Action::RestartBot(_)
+            | Action::ChangeToken(_)) => {
+                self.answer(&query, None).await;
+                return self.bot_control(&query, &customer, locale, control).await;
+            }
             other => {
                 self.answer(&query, None).await;
                 return self.on_shop_action(&query, &customer, locale, other).await;
@@ -308,6 +317,10 @@ impl MasterBot {
                 }
             }
             Page::RenewPeriods(sub) => match self.periods_renew(locale, customer, sub).await? {
+                Some(screen) => screen,
+                None => return Ok(None),
+            },
+            Page::Bot(sub) => match self.bot_detail(locale, customer, sub).await? {
                 Some(screen) => screen,
                 None => return Ok(None),
             },

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod conversation;
 pub mod handler;
+mod manage;
 mod onboard;
 pub mod runner;
 pub mod screens;

@@ -88,11 +88,7 @@ impl MasterBot {
         if let Some(done) = tenants::get(db, &tenant.id).await? {
             if done.onboarding_step == Step::Done {
                 // Start it now rather than at the next sync.
-                if let Some(image) = &services.image_version {
-                    if let Err(e) = tenants::desired::sync(db, keyring, image, self.now()).await {
-                        tracing::warn!(error = %e, "desired-state sync after onboarding failed");
-                    }
-                }
+                self.sync_now().await;
             }
         }
         Ok(true)

@@ -445,14 +445,113 @@ pub fn my_bots(t: &Catalog, locale: Locale, rows: &[BotRow]) -> Screen {
                 ("date", Arg::Date(row.ends_at)),
             ],
         ));
+        let mut buttons = vec![Button::action(
+            t.text(locale, "button_manage", &[("bot", Arg::Text(&bot))]),
+            Action::Show(Page::Bot(row.subscription_id.clone())),
+        )];
         if row.renewable {
-            keyboard.push(vec![Button::action(
+            buttons.push(Button::action(
                 t.text(locale, "button_renew", &[("bot", Arg::Text(&bot))]),
                 Action::Show(Page::RenewPeriods(row.subscription_id.clone())),
-            )]);
+            ));
         }
+        keyboard.push(buttons);
     }
     keyboard.push(vec![back_button(t, locale, Page::Home)]);
+    Screen { text, keyboard }
+}
+
+/// One bot in full, with its controls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotDetail {
+    pub subscription_id: String,
+    pub bot: Option<String>,
+    pub package: String,
+    pub status_key: &'static str,
+    pub ends_at: i64,
+    /// The instance's state as the provisioner reports it (`running`, `failed`...).
+    pub state: Option<String>,
+    pub reason: Option<String>,
+    pub up_since: Option<i64>,
+    pub version: Option<String>,
+    pub updates_handled: Option<i64>,
+    pub limits: String,
+    pub paused: bool,
+    pub controllable: bool,
+}
+
+pub fn bot_detail(t: &Catalog, locale: Locale, d: &BotDetail) -> Screen {
+    let bot = d
+        .bot
+        .clone()
+        .unwrap_or_else(|| t.text(locale, "bot_setting_up", &[]));
+    let status = t.text(locale, d.status_key, &[]);
+    let package = escape_html(&d.package);
+    let state = match (&d.state, d.paused) {
+        (_, true) => t.text(locale, "instance_paused", &[]),
+        (Some(state), false) => state.clone(),
+        (None, false) => t.text(locale, "bot_setting_up", &[]),
+    };
+    let mut text = t.text(
+        locale,
+        "bot_detail",
+        &[
+            ("bot", Arg::Text(&bot)),
+            ("package", Arg::Text(&package)),
+            ("status", Arg::Text(&status)),
+            ("date", Arg::Date(d.ends_at)),
+            ("state", Arg::Code(&state)),
+            ("limits", Arg::Text(&d.limits)),
+        ],
+    );
+    if let Some(since) = d.up_since {
+        text.push('\n');
+        text.push_str(&t.text(locale, "bot_up_since", &[("date", Arg::DateTime(since))]));
+    }
+    if let Some(version) = &d.version {
+        text.push('\n');
+        text.push_str(&t.text(locale, "bot_version", &[("version", Arg::Code(version))]));
+    }
+    if let Some(updates) = d.updates_handled {
+        text.push('\n');
+        text.push_str(&t.text(locale, "bot_updates", &[("count", Arg::Number(updates))]));
+    }
+    if let Some(reason) = &d.reason {
+        text.push('\n');
+        let reason = escape_html(reason);
+        text.push_str(&t.text(locale, "bot_problem", &[("reason", Arg::Text(&reason))]));
+    }
+    let sub = d.subscription_id.clone();
+    let mut keyboard = Vec::new();
+    if d.controllable {
+        let (label, action) = if d.paused {
+            ("button_start_bot", Action::ResumeBot(sub.clone()))
+        } else {
+            ("button_stop_bot", Action::PauseBot(sub.clone()))
+        };
+        keyboard.push(vec![
+            Button::action(t.text(locale, label, &[]), action),
+            Button::action(
+                t.text(locale, "button_restart_bot", &[]),
+                Action::RestartBot(sub.clone()),
+            ),
+        ]);
+        keyboard.push(vec![Button::action(
+            t.text(locale, "button_change_token", &[]),
+            Action::ChangeToken(sub.clone()),
+        )]);
+    }
+    keyboard.push(vec![
+        Button::action(
+            t.text(locale, "button_renew", &[("bot", Arg::Text(&bot))]),
+            Action::Show(Page::RenewPeriods(sub.clone())),
+        ),
+        Button::action(
+            t.text(locale, "button_refresh", &[]),
+            Action::Show(Page::Bot(sub)),
+        ),
+    ]);
+    keyboard.push(vec![back_button(t, locale, Page::MyBots)]);
     Screen { text, keyboard }
 }
 

@@ -74,7 +74,10 @@ pub async fn sync(db: &Db, keyring: &Keyring, image_version: &str, now: i64) -> 
         let Some(sub) = subscriptions::get(db, &tenant.subscription_id).await? else {
             continue;
         };
-        let desired = desired_for(sub.status);
+        let desired = match desired_for(sub.status) {
+            Desired::Running if tenant.paused => Desired::Stopped,
+            other => other,
+        };
         let Some(spec) = spec_for(
             db,
             keyring,

@@ -24,6 +24,8 @@ pub struct Tenant {
     pub channel: Option<String>,
     pub onboarded_at: Option<i64>,
     pub live_notified_at: Option<i64>,
+    /// The customer stopped the bot themselves.
+    pub paused: bool,
     bot_token_enc: Option<String>,
 }
 
@@ -73,7 +75,7 @@ impl TenantPanel {
 
 const COLUMNS: &str =
     "id, customer_id, subscription_id, onboarding_step, onboarding_draft, bot_id, \
-    bot_username, bot_token_enc, admin_telegram_id, channel, onboarded_at, live_notified_at";
+    bot_username, bot_token_enc, admin_telegram_id, channel, onboarded_at, live_notified_at, paused";
 
 fn from_row(row: &shared::db::Row) -> Result<Tenant> {
     let step: String = row.try_get("onboarding_step")?;
@@ -92,6 +94,7 @@ fn from_row(row: &shared::db::Row) -> Result<Tenant> {
         channel: row.try_get("channel")?,
         onboarded_at: row.try_get("onboarded_at")?,
         live_notified_at: row.try_get("live_notified_at")?,
+        paused: row.try_get::<i64, _>("paused")? != 0,
     })
 }
 
@@ -169,6 +172,41 @@ pub async fn panels(db: &Db, tenant_id: &str) -> Result<Vec<TenantPanel>> {
             })
         })
         .collect()
+}
+
+pub async fn by_subscription(db: &Db, subscription_id: &str) -> Result<Vec<Tenant>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM tenants WHERE subscription_id = $1 ORDER BY created_at, id");
+    let rows = sqlx::query(&sql)
+        .bind(subscription_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The customer stops (or starts again) their bot; the desired-state sync follows.
+pub async fn set_paused(db: &Db, id: &str, paused: bool, now: i64) -> Result<()> {
+    sqlx::query("UPDATE tenants SET paused = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(paused))
+        .bind(now)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Starts a token change: the dialogue asks for the new token, then returns to done.
+pub async fn begin_token_change(db: &Db, id: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE tenants SET onboarding_step = 'token', onboarding_draft = $1, updated_at = $2
+         WHERE id = $3 AND onboarding_step = 'done'",
+    )
+    .bind(r#"{"changing_token":true}"#)
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
 }
 
 /// Records that the customer was told about the current start (or clears it for a new one).

@@ -57,6 +57,9 @@ impl Step {
 /// Answers kept until the panel is validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draft {
+    /// A live bot's token is being replaced: after the token, back to done.
+    #[serde(default)]
+    pub changing_token: bool,
     pub panel_kind: Option<String>,
     pub panel_url: Option<String>,
     pub panel_username: Option<String>,
@@ -222,9 +225,14 @@ async fn token(ctx: &Context<'_>, tenant: &Tenant, text: &str, now: i64) -> Resu
         .keyring
         .encrypt(token.expose(), &token_context(&tenant.id))
         .map_err(|e| Error::Corrupt(format!("encrypting a token: {e}")))?;
+    let next_step = if tenant.draft.changing_token {
+        Step::Done
+    } else {
+        Step::Admin
+    };
     let saved = sqlx::query(
         "UPDATE tenants SET bot_id = $1, bot_username = $2, bot_token_enc = $3,
-             onboarding_step = 'admin', updated_at = $4
+             onboarding_step = $6, onboarding_draft = '{}', live_notified_at = NULL, updated_at = $4
          WHERE id = $5",
     )
     .bind(identity.id)
@@ -232,6 +240,7 @@ async fn token(ctx: &Context<'_>, tenant: &Tenant, text: &str, now: i64) -> Resu
     .bind(encrypted)
     .bind(now)
     .bind(&tenant.id)
+    .bind(next_step.as_str())
     .execute(ctx.db.pool())
     .await;
     match saved {
@@ -241,6 +250,11 @@ async fn token(ctx: &Context<'_>, tenant: &Tenant, text: &str, now: i64) -> Resu
             return Ok(Prompt::say("onboarding_token_in_use").secret())
         }
         Err(e) => return Err(e.into()),
+    }
+    if next_step == Step::Done {
+        return Ok(Prompt::say("token_changed")
+            .with("bot", identity.username)
+            .secret());
     }
     Ok(Prompt::say("onboarding_token_ok")
         .with("bot", identity.username)
