@@ -157,6 +157,51 @@ async fn a_customer_pays_with_zarinpal_and_sets_up_their_bot(engine: Engine) {
         .unwrap();
     assert_eq!(instance.desired, Desired::Running);
     assert_eq!(instance.bot_id, shop_bot.id);
+    let orders = outbox::keys_with_prefix(&w.app().db, "staff:new_order")
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 1, "staff hear of the new order");
+
+    // Alex stops his bot from "My bots", then starts it again.
+    let bots = w.say(alex, "/mybots").await;
+    assert!(bots.body().contains("@nimbus_vpn_bot"), "{}", bots.body());
+    w.press_label(alex, &bots, "⚙️").await;
+    let page = w.wait_for_text(alex, "Bot state").await;
+    w.press_label(alex, &page, "Stop the bot").await;
+    w.wait_for_text(alex, "The bot is stopped").await;
+    let instance = store::get(&w.app().db, &tenants[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(instance.desired, Desired::Stopped);
+    let page = w.wait_for_text(alex, "stopped by you").await;
+    w.press_label(alex, &page, "Start the bot").await;
+    w.wait_for_text(alex, "starting again").await;
+    let instance = store::get(&w.app().db, &tenants[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(instance.desired, Desired::Running);
+
+    // And changes its token: only the token is asked again.
+    let page = w.wait_for_text(alex, "Bot state").await;
+    w.press_label(alex, &page, "Change token").await;
+    w.wait_for_text(alex, "new token").await;
+    let new_bot = w
+        .control
+        .create_bot("nimbus2_vpn_bot", "Nimbus VPN")
+        .await
+        .unwrap();
+    let changed = w.say(alex, &new_bot.token).await;
+    assert!(changed.body().contains("was changed"), "{}", changed.body());
+    let instance = store::get(&w.app().db, &tenants[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        instance.bot_id, new_bot.id,
+        "the instance follows the new token"
+    );
 
     w.stop().await;
     zarinpal.shutdown().await;

@@ -325,6 +325,22 @@ impl MasterBot {
         if request.coupon.is_some() {
             conversation::clear(db, chat.0).await?;
         }
+        let notice = NewMessage {
+            key: format!("staff:new_order:{}", order.id),
+            channel: Channel::Staff,
+            recipient: "",
+            template: "staff_new_order",
+            args: args([
+                ("customer_name", json!(customer.first_name)),
+                ("telegram_id", json!(chat.0.to_string())),
+                ("package", json!(order.terms.name_en)),
+                ("months", json!(order.period_months)),
+                ("kind", json!(order.kind.as_str())),
+                ("amount_minor", json!(invoice.amount.minor())),
+                ("currency", json!(invoice.amount.currency().as_code())),
+            ]),
+        };
+        outbox::enqueue(db.pool(), &notice, now).await?;
         if invoice.status == orders::InvoiceStatus::Paid {
             // Nothing to pay (a full coupon): the outbox tells the rest.
             checkout::after(
