@@ -217,6 +217,17 @@ pub async fn place(db: &Db, now: i64, request: &OrderRequest) -> Result<(Order, 
     Ok((order, invoice))
 }
 
+/// What an order would cost now, without placing it (for showing prices before paying).
+pub async fn price(db: &Db, now: i64, request: &OrderRequest) -> Result<Money> {
+    let subscription = match &request.subscription_id {
+        Some(id) => Some(owned_subscription(db, id, &request.customer_id).await?),
+        None => None,
+    };
+    let quote = quote(db, now, request, subscription.as_ref()).await?;
+    let total = quote.subtotal.minor() - quote.discount.minor() - quote.credit.minor();
+    Ok(Money::new(total.max(0), quote.subtotal.currency()))
+}
+
 async fn owned_subscription(db: &Db, id: &str, customer_id: &str) -> Result<Subscription> {
     match subscriptions::get(db, id).await? {
         Some(s) if s.customer_id == customer_id => Ok(s),

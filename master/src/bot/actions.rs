@@ -21,6 +21,11 @@ pub enum Page {
     RenewMethods(String, i64),
     /// One bot (by its subscription) with its controls.
     Bot(String),
+    /// Bigger packages a subscription can move up to.
+    Upgrade(String),
+    /// Payment methods to upgrade a subscription to a package.
+    UpgradeMethods(String, String),
+    Invoices,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +50,10 @@ pub enum Action {
     /// Give up a payment that has not gone through.
     CancelPayment(String),
     Onboarding(OnboardingChoice),
+    /// Upgrade a subscription to a package, paying the prorated difference.
+    UpgradePay(String, String, Method),
+    /// End (or keep) a subscription at the end of its period.
+    CancelAtEnd(String, bool),
     /// The customer's controls of their bot (by subscription).
     PauseBot(String),
     ResumeBot(String),
@@ -102,6 +111,9 @@ impl Page {
             Page::RenewPeriods(sub) => format!("rn:{sub}"),
             Page::RenewMethods(sub, m) => format!("rnm:{sub}:{m}"),
             Page::Bot(sub) => format!("bot:{sub}"),
+            Page::Upgrade(sub) => format!("up:{sub}"),
+            Page::UpgradeMethods(sub, code) => format!("upm:{sub}:{code}"),
+            Page::Invoices => "inv".to_string(),
         }
     }
 
@@ -116,6 +128,11 @@ impl Page {
             ["rn", sub] if is_code(sub) => Page::RenewPeriods(sub.to_string()),
             ["rnm", sub, m] if is_code(sub) => Page::RenewMethods(sub.to_string(), months(m)?),
             ["bot", sub] if is_code(sub) => Page::Bot(sub.to_string()),
+            ["up", sub] if is_code(sub) => Page::Upgrade(sub.to_string()),
+            ["upm", sub, code] if is_code(sub) && is_code(code) => {
+                Page::UpgradeMethods(sub.to_string(), code.to_string())
+            }
+            ["inv"] => Page::Invoices,
             _ => return None,
         })
     }
@@ -138,6 +155,10 @@ impl Action {
                 OnboardingChoice::Marzban => "ob:mz".into(),
                 OnboardingChoice::Xui => "ob:xui".into(),
             },
+            Action::UpgradePay(sub, code, method) => {
+                format!("upp:{sub}:{code}:{}", method_code(*method))
+            }
+            Action::CancelAtEnd(sub, cancel) => format!("ce:{sub}:{}", u8::from(*cancel)),
             Action::PauseBot(sub) => format!("bp:{sub}"),
             Action::ResumeBot(sub) => format!("bs:{sub}"),
             Action::RestartBot(sub) => format!("bx:{sub}"),
@@ -175,6 +196,11 @@ impl Action {
             ["ob", "skip"] => Action::Onboarding(OnboardingChoice::Skip),
             ["ob", "mz"] => Action::Onboarding(OnboardingChoice::Marzban),
             ["ob", "xui"] => Action::Onboarding(OnboardingChoice::Xui),
+            ["upp", sub, code, method] if is_code(sub) && is_code(code) => {
+                Action::UpgradePay(sub.to_string(), code.to_string(), method_of(method)?)
+            }
+            ["ce", sub, "1"] if is_code(sub) => Action::CancelAtEnd(sub.to_string(), true),
+            ["ce", sub, "0"] if is_code(sub) => Action::CancelAtEnd(sub.to_string(), false),
             ["bp", sub] if is_code(sub) => Action::PauseBot(sub.to_string()),
             ["bs", sub] if is_code(sub) => Action::ResumeBot(sub.to_string()),
             ["bx", sub] if is_code(sub) => Action::RestartBot(sub.to_string()),
@@ -212,6 +238,12 @@ mod tests {
             Action::Onboarding(OnboardingChoice::Xui),
             Action::Show(Page::Bot(ID.into())),
             Action::PauseBot(ID.into()),
+            Action::Show(Page::Upgrade(ID.into())),
+            Action::Show(Page::UpgradeMethods(ID.into(), "enterprise".into())),
+            Action::Show(Page::Invoices),
+            Action::UpgradePay(ID.into(), "enterprise".into(), Method::Card),
+            Action::CancelAtEnd(ID.into(), true),
+            Action::CancelAtEnd(ID.into(), false),
             Action::ResumeBot(ID.into()),
             Action::RestartBot(ID.into()),
             Action::ChangeToken(ID.into()),

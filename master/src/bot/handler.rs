@@ -320,6 +320,17 @@ impl MasterBot {
                 Some(screen) => screen,
                 None => return Ok(None),
             },
+            Page::Invoices => self.invoices_page(locale, customer).await?,
+            Page::Upgrade(sub) => match self.upgrade_choices(locale, customer, sub).await? {
+                Some(screen) => screen,
+                None => return Ok(None),
+            },
+            Page::UpgradeMethods(sub, code) => {
+                match self.upgrade_methods(locale, customer, sub, code).await? {
+                    Some(screen) => screen,
+                    None => return Ok(None),
+                }
+            }
             Page::Bot(sub) => match self.bot_detail(locale, customer, sub).await? {
                 Some(screen) => screen,
                 None => return Ok(None),

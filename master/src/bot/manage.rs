@@ -95,6 +95,7 @@ impl MasterBot {
             updates_handled: instance.as_ref().and_then(|i| i.updates_handled),
             limits,
             paused: tenant.as_ref().is_some_and(|t| t.paused),
+            cancel_at_period_end: sub.cancel_at_period_end,
             controllable: tenant.as_ref().is_some_and(|t| t.is_onboarded())
                 && sub.status.keeps_bot_running(),
         };
@@ -164,6 +165,114 @@ impl MasterBot {
         Ok(())
     }
 
+    pub(super) async fn upgrade_choices(
+        &self,
+        locale: Locale,
+        customer: &Customer,
+        sub_id: &str,
+    ) -> Result<Option<Screen>> {
+        let db = &self.inner.db;
+        let Some(sub) = subscriptions::get(db, sub_id).await? else {
+            return Ok(None);
+        };
+        if sub.customer_id != customer.id {
+            return Ok(None);
+        }
+        let choices = crate::billing::packages::on_sale(db)
+            .await?
+            .into_iter()
+            .filter(|p| {
+                crate::billing::terms::Terms::of(p, sub.period_months, sub.currency)
+                    .is_ok_and(|terms| terms.rank() > sub.terms.rank())
+            })
+            .map(|p| (p.code.clone(), p.name(locale).to_string()))
+            .collect::<Vec<_>>();
+        Ok(Some(screens::upgrades(
+            &self.inner.texts,
+            locale,
+            sub_id,
+            &choices,
+        )))
+    }
+
+    pub(super) async fn upgrade_methods(
+        &self,
+        locale: Locale,
+        customer: &Customer,
+        sub_id: &str,
+        code: &str,
+    ) -> Result<Option<Screen>> {
+        let db = &self.inner.db;
+        let Some(sub) = subscriptions::get(db, sub_id).await? else {
+            return Ok(None);
+        };
+        if sub.customer_id != customer.id {
+            return Ok(None);
+        }
+        let Some(package) = crate::billing::packages::on_sale_by_code(db, code).await? else {
+            return Ok(None);
+        };
+        let request = upgrade_request(customer, &sub, code);
+        let price = match crate::billing::orders::price(db, self.now(), &request).await {
+            Ok(price) => price,
+            Err(crate::Error::Refused(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut priced: Vec<(crate::billing::payments::Method, shared::money::Money)> = self
+            .inner
+            .services
+            .gateways
+            .offered()
+            .into_iter()
+            .filter(|(_, currency)| *currency == sub.currency)
+            .map(|(method, _)| (method, price))
+            .collect();
+        let balance = crate::billing::wallet::balance(db, &customer.id, sub.currency).await?;
+        if balance.minor() >= price.minor() {
+            priced.push((crate::billing::payments::Method::Wallet, price));
+        }
+        Ok(Some(screens::methods(
+            &self.inner.texts,
+            locale,
+            package.name(locale),
+            sub.period_months,
+            &priced,
+            None,
+            screens::Buying::Upgrade {
+                subscription: sub_id,
+                package: code,
+            },
+        )))
+    }
+
+    pub(super) async fn invoices_page(
+        &self,
+        locale: Locale,
+        customer: &Customer,
+    ) -> Result<Screen> {
+        use crate::billing::orders::InvoiceStatus;
+        let invoices = crate::billing::orders::invoices_of(&self.inner.db, &customer.id).await?;
+        let rows: Vec<(i64, shared::money::Money, &'static str)> = invoices
+            .iter()
+            .take(15)
+            .map(|i| {
+                let key = match i.status {
+                    InvoiceStatus::Open => "invoice_open",
+                    InvoiceStatus::Paid => "invoice_paid",
+                    InvoiceStatus::Expired => "invoice_expired",
+                    InvoiceStatus::Cancelled => "invoice_cancelled",
+                };
+                (
+                    i.paid_at
+                        .unwrap_or(i.expires_at - crate::billing::INVOICE_TTL),
+                    i.amount,
+                    key,
+                )
+            })
+            .collect();
+        Ok(screens::invoices(&self.inner.texts, locale, &rows))
+    }
+
     /// Applies desired-state changes at once instead of at the next scheduled sync.
     pub(super) async fn sync_now(&self) {
         let services = &self.inner.services;
@@ -173,5 +282,21 @@ impl MasterBot {
                 tracing::warn!(error = %e, "desired-state sync failed");
             }
         }
+    }
+}
+
+pub(super) fn upgrade_request(
+    customer: &Customer,
+    sub: &crate::billing::subscriptions::Subscription,
+    code: &str,
+) -> crate::billing::orders::OrderRequest {
+    crate::billing::orders::OrderRequest {
+        customer_id: customer.id.clone(),
+        kind: crate::billing::orders::OrderKind::Upgrade,
+        package_code: code.to_string(),
+        period_months: sub.period_months,
+        currency: sub.currency,
+        coupon: None,
+        subscription_id: Some(sub.id.clone()),
     }
 }

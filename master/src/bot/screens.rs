@@ -238,8 +238,16 @@ pub fn choose_language(t: &Catalog, locale: Locale) -> Screen {
 /// Where a purchase screen leads: a new package, or renewing a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buying<'a> {
-    New { package: &'a str },
-    Renew { subscription: &'a str },
+    New {
+        package: &'a str,
+    },
+    Renew {
+        subscription: &'a str,
+    },
+    Upgrade {
+        subscription: &'a str,
+        package: &'a str,
+    },
 }
 
 impl Buying<'_> {
@@ -247,6 +255,10 @@ impl Buying<'_> {
         match self {
             Buying::New { package } => Page::Methods(package.to_string(), months),
             Buying::Renew { subscription } => Page::RenewMethods(subscription.to_string(), months),
+            Buying::Upgrade {
+                subscription,
+                package,
+            } => Page::UpgradeMethods(subscription.to_string(), package.to_string()),
         }
     }
 
@@ -256,13 +268,17 @@ impl Buying<'_> {
             Buying::Renew { subscription } => {
                 Action::RenewPay(subscription.to_string(), months, method)
             }
+            Buying::Upgrade {
+                subscription,
+                package,
+            } => Action::UpgradePay(subscription.to_string(), package.to_string(), method),
         }
     }
 
     fn back(&self) -> Page {
         match self {
             Buying::New { package } => Page::Package(package.to_string()),
-            Buying::Renew { .. } => Page::MyBots,
+            Buying::Renew { .. } | Buying::Upgrade { .. } => Page::MyBots,
         }
     }
 }
@@ -357,6 +373,7 @@ fn buying_periods(buying: Buying) -> Page {
     match buying {
         Buying::New { package } => Page::Periods(package.to_string()),
         Buying::Renew { subscription } => Page::RenewPeriods(subscription.to_string()),
+        Buying::Upgrade { subscription, .. } => Page::Upgrade(subscription.to_string()),
     }
 }
 
@@ -457,7 +474,13 @@ pub fn my_bots(t: &Catalog, locale: Locale, rows: &[BotRow]) -> Screen {
         }
         keyboard.push(buttons);
     }
-    keyboard.push(vec![back_button(t, locale, Page::Home)]);
+    keyboard.push(vec![
+        Button::action(
+            t.text(locale, "button_invoices", &[]),
+            Action::Show(Page::Invoices),
+        ),
+        back_button(t, locale, Page::Home),
+    ]);
     Screen { text, keyboard }
 }
 
@@ -478,6 +501,7 @@ pub struct BotDetail {
     pub limits: String,
     pub paused: bool,
     pub controllable: bool,
+    pub cancel_at_period_end: bool,
 }
 
 pub fn bot_detail(t: &Catalog, locale: Locale, d: &BotDetail) -> Screen {
@@ -551,8 +575,89 @@ pub fn bot_detail(t: &Catalog, locale: Locale, d: &BotDetail) -> Screen {
             Action::Show(Page::Bot(sub)),
         ),
     ]);
+    if d.controllable {
+        let (label, cancel) = if d.cancel_at_period_end {
+            ("button_keep_subscription", false)
+        } else {
+            ("button_cancel_at_end", true)
+        };
+        keyboard.push(vec![
+            Button::action(
+                t.text(locale, "button_upgrade", &[]),
+                Action::Show(Page::Upgrade(d.subscription_id.clone())),
+            ),
+            Button::action(
+                t.text(locale, label, &[]),
+                Action::CancelAtEnd(d.subscription_id.clone(), cancel),
+            ),
+        ]);
+    }
     keyboard.push(vec![back_button(t, locale, Page::MyBots)]);
     Screen { text, keyboard }
+}
+
+/// Bigger packages to move up to, with the prorated price of each.
+pub fn upgrades(
+    t: &Catalog,
+    locale: Locale,
+    subscription: &str,
+    choices: &[(String, String)],
+) -> Screen {
+    let mut keyboard: Vec<Vec<Button>> = choices
+        .iter()
+        .map(|(code, name)| {
+            vec![Button::action(
+                t.text(locale, "button_package", &[("name", Arg::Text(name))]),
+                Action::Show(Page::UpgradeMethods(subscription.to_string(), code.clone())),
+            )]
+        })
+        .filter(|row| {
+            row.iter().all(|b| match &b.target {
+                Target::Action(a) => a.encode().len() <= super::actions::MAX_DATA_BYTES,
+                Target::Url(_) => true,
+            })
+        })
+        .collect();
+    let key = if keyboard.is_empty() {
+        "upgrade_none"
+    } else {
+        "upgrade_choose"
+    };
+    keyboard.push(vec![back_button(
+        t,
+        locale,
+        Page::Bot(subscription.to_string()),
+    )]);
+    Screen {
+        text: t.text(locale, key, &[]),
+        keyboard,
+    }
+}
+
+/// One line per invoice, newest first.
+pub fn invoices(t: &Catalog, locale: Locale, rows: &[(i64, Money, &'static str)]) -> Screen {
+    let mut text = t.text(locale, "invoices_title", &[]);
+    if rows.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&t.text(locale, "invoices_empty", &[]));
+    }
+    for (at, amount, status_key) in rows {
+        let status = t.text(locale, status_key, &[]);
+        text.push('\n');
+        text.push_str(&t.text(
+            locale,
+            "invoice_line",
+            &[
+                ("date", Arg::Date(*at)),
+                ("amount", Arg::Money(*amount)),
+                ("status", Arg::Text(&status)),
+            ],
+        ));
+    }
+    Screen {
+        text,
+        keyboard: vec![vec![back_button(t, locale, Page::MyBots)]],
+    }
 }
 
 /// The onboarding dialogue's next question.

@@ -278,6 +278,37 @@ impl MasterBot {
                 self.place_and_pay(query, customer, locale, request, method)
                     .await
             }
+            Action::UpgradePay(sub_id, code, method) => {
+                let Some(sub) = subscriptions::get(&self.inner.db, &sub_id)
+                    .await?
+                    .filter(|s| s.customer_id == customer.id)
+                else {
+                    return self
+                        .refused_or(chat, locale, Refusal::NoSubscription.into())
+                        .await;
+                };
+                let request = super::manage::upgrade_request(customer, &sub, &code);
+                self.place_and_pay(query, customer, locale, request, method)
+                    .await
+            }
+            Action::CancelAtEnd(sub_id, cancel) => {
+                let owned = subscriptions::get(&self.inner.db, &sub_id)
+                    .await?
+                    .is_some_and(|s| s.customer_id == customer.id);
+                if owned {
+                    subscriptions::cancel_at_period_end(
+                        &self.inner.db,
+                        &sub_id,
+                        cancel,
+                        self.now(),
+                    )
+                    .await?;
+                }
+                match self.bot_detail(locale, customer, &sub_id).await? {
+                    Some(screen) => self.show_on(query, &screen).await,
+                    None => Ok(()),
+                }
+            }
             Action::Coupon(code, months) => {
                 conversation::set(
                     &self.inner.db,
