@@ -545,7 +545,49 @@ async fn longer_periods_and_dollars_are_sold(engine: Engine) {
     t.cleanup().await.unwrap();
 }
 
+async fn a_free_trial_is_for_new_customers_once(engine: Engine) {
+    let Some(t) = fresh(engine).await else { return };
+    let db = &t.db;
+    let starter = packages::by_code(db, "starter").await.unwrap().unwrap();
+    assert_eq!(
+        refusal(subscriptions::start_trial(db, T0, &customer(db, 1).await, &starter).await),
+        Refusal::NoTrial
+    );
+    sqlx::query("UPDATE packages SET trial_days = 3 WHERE code = 'starter'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let starter = packages::by_code(db, "starter").await.unwrap().unwrap();
+    let newcomer = customer(db, 2).await;
+    let id = subscriptions::start_trial(db, T0, &newcomer, &starter)
+        .await
+        .unwrap();
+    let sub = subscriptions::get(db, &id).await.unwrap().unwrap();
+    assert_eq!(sub.status, Status::Trial);
+    assert_eq!(sub.current_period_end, T0 + 3 * DAY);
+    assert_eq!(sub.terms.price_minor, 0);
+    assert_eq!(
+        master::tenants::of_customer(db, &newcomer)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        refusal(subscriptions::start_trial(db, T0, &newcomer, &starter).await),
+        Refusal::TrialUsed
+    );
+    let payer = customer(db, 3).await;
+    buy(db, T0, &new_order(&payer, "starter", 1)).await;
+    assert_eq!(
+        refusal(subscriptions::start_trial(db, T0, &payer, &starter).await),
+        Refusal::TrialUsed
+    );
+    t.cleanup().await.unwrap();
+}
+
 shared::on_both_engines!(
+    a_free_trial_is_for_new_customers_once,
     a_customer_buys_starter_for_a_month,
     a_replayed_or_concurrent_confirmation_is_applied_once,
     a_wrong_amount_is_not_applied,

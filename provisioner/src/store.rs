@@ -211,6 +211,7 @@ pub async fn set_desired(
     })?;
     let token_enc = keyring.encrypt(spec.bot_token.expose(), &token_context(tenant_id))?;
     let mut tx = db.pool().begin().await?;
+    take_write_lock(&mut tx, tenant_id).await?;
     let other: Option<Row> = sqlx::query(
         "SELECT tenant_id FROM instances WHERE bot_id = $1 AND tenant_id <> $2 AND desired <> 'deleted'",
     )
@@ -374,6 +375,7 @@ pub(crate) async fn transition(
 ) -> Result<(), StoreError> {
     let now = now_unix();
     let mut tx = db.pool().begin().await?;
+    take_write_lock(&mut tx, tenant_id).await?;
     let row: Option<Row> = sqlx::query("SELECT state, reason FROM instances WHERE tenant_id = $1")
         .bind(tenant_id)
         .fetch_optional(&mut *tx)
@@ -399,6 +401,20 @@ pub(crate) async fn transition(
     .await?;
     record_transition(&mut tx, tenant_id, &from, state, reason, now).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Writes first, so the transaction holds the write lock before it reads: on SQLite a
+/// transaction that reads, then writes after another connection wrote, fails at once with
+/// SQLITE_BUSY_SNAPSHOT instead of waiting; on PostgreSQL this locks the instance's row.
+async fn take_write_lock(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE instances SET updated_at = updated_at WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

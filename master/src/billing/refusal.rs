@@ -29,6 +29,8 @@ pub enum Refusal {
         balance: Money,
         needed: Money,
     },
+    NoTrial,
+    TrialUsed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,8 @@ impl std::fmt::Display for Refusal {
                 "you use {used} {}, the smaller package allows {allowed}: remove some first",
                 limit.key()
             ),
+            Refusal::NoTrial => f.write_str("this package has no free trial"),
+            Refusal::TrialUsed => f.write_str("the free trial is for new customers only"),
             Refusal::NotEnoughBalance { balance, needed } => {
                 write!(f, "the balance ({balance}) is less than {needed}")
             }

@@ -240,6 +240,55 @@ pub(super) async fn fulfil(tx: &mut Tx<'_>, order: &Order, now: i64) -> Result<S
     }
 }
 
+/// Starts a free trial of a package that offers one. Once per customer: anyone who has had a
+/// subscription before (trial or paid) is refused.
+pub async fn start_trial(
+    db: &Db,
+    now: i64,
+    customer_id: &str,
+    package: &Package,
+) -> Result<String> {
+    if package.trial_days <= 0 {
+        return Err(Refusal::NoTrial.into());
+    }
+    let mut tx = db.pool().begin().await?;
+    super::wallet::lock_customer(&mut tx, customer_id).await?;
+    let before: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE customer_id = $1")
+            .bind(customer_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if before > 0 {
+        return Err(Refusal::TrialUsed.into());
+    }
+    // The trial's terms: the package's limits, monthly period, price nothing.
+    let currency = Currency::Toman;
+    let mut terms = match Terms::of(package, 1, currency) {
+        Ok(terms) => terms,
+        Err(_) => Terms::of(package, 1, Currency::Usd)?,
+    };
+    terms.price_minor = 0;
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO subscriptions (id, customer_id, package_id, terms, period_months, currency,
+             status, current_period_start, current_period_end, cancel_at_period_end,
+             created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 1, $5, 'trial', $6, $7, 0, $6, $6)",
+    )
+    .bind(&id)
+    .bind(customer_id)
+    .bind(&package.id)
+    .bind(terms.to_json()?)
+    .bind(&terms.currency)
+    .bind(now)
+    .bind(now + package.trial_days * shared::clock::DAY)
+    .execute(&mut *tx)
+    .await?;
+    crate::tenants::create_tx(&mut tx, customer_id, &id, now).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
 /// What a tenant uses now, to check a downgrade against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {

@@ -59,6 +59,12 @@ pub enum Action {
     ResumeBot(String),
     RestartBot(String),
     ChangeToken(String),
+    /// Write to platform support.
+    Support,
+    /// Start the free trial of a package.
+    Trial(String),
+    /// Staff in the staff group: answer a ticket.
+    StaffAnswer(String),
     /// Staff in the staff group: approve or reject a card receipt.
     StaffApprove(String),
     StaffReject(String),
@@ -163,6 +169,9 @@ impl Action {
             Action::ResumeBot(sub) => format!("bs:{sub}"),
             Action::RestartBot(sub) => format!("bx:{sub}"),
             Action::ChangeToken(sub) => format!("bt:{sub}"),
+            Action::Support => "sup".to_string(),
+            Action::Trial(code) => format!("tri:{code}"),
+            Action::StaffAnswer(id) => format!("tr:{id}"),
             Action::StaffApprove(id) => format!("sa:{id}"),
             Action::StaffReject(id) => format!("sr:{id}"),
         }
@@ -205,6 +214,9 @@ impl Action {
             ["bs", sub] if is_code(sub) => Action::ResumeBot(sub.to_string()),
             ["bx", sub] if is_code(sub) => Action::RestartBot(sub.to_string()),
             ["bt", sub] if is_code(sub) => Action::ChangeToken(sub.to_string()),
+            ["sup"] => Action::Support,
+            ["tri", code] if is_code(code) => Action::Trial(code.to_string()),
+            ["tr", id] if is_code(id) => Action::StaffAnswer(id.to_string()),
             ["sa", id] if is_code(id) => Action::StaffApprove(id.to_string()),
             ["sr", id] if is_code(id) => Action::StaffReject(id.to_string()),
             _ => return Page::decode(data).map(Action::Show),
@@ -247,6 +259,9 @@ mod tests {
             Action::ResumeBot(ID.into()),
             Action::RestartBot(ID.into()),
             Action::ChangeToken(ID.into()),
+            Action::Support,
+            Action::Trial("starter".into()),
+            Action::StaffAnswer(ID.into()),
             Action::StaffApprove(ID.into()),
             Action::StaffReject(ID.into()),
         ] {

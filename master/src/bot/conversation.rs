@@ -21,6 +21,10 @@ pub enum Waiting {
     Receipt { payment_id: String },
     /// (Staff) the next text is why this receipt is rejected.
     RejectReason { payment_id: String },
+    /// The next text is a message to support.
+    SupportMessage,
+    /// (Staff) the next text answers this ticket.
+    TicketAnswer { ticket_id: String },
 }
 
 impl Waiting {
@@ -30,6 +34,8 @@ impl Waiting {
             Waiting::CouponReady { .. } => "coupon_ready",
             Waiting::Receipt { .. } => "receipt",
             Waiting::RejectReason { .. } => "reject_reason",
+            Waiting::SupportMessage => "support_message",
+            Waiting::TicketAnswer { .. } => "ticket_answer",
         }
     }
 }

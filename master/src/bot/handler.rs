@@ -150,6 +150,16 @@ impl MasterBot {
                     "link" => self.link_account(user, locale, text).await?,
                     "language" | "lang" => screens::choose_language(t, locale),
                     "help" => screens::notice(t, locale, "help"),
+                    "support" => {
+                        conversation::set(
+                            &self.inner.db,
+                            user.id.0 as i64,
+                            &Waiting::SupportMessage,
+                            self.now(),
+                        )
+                        .await?;
+                        screens::notice(t, locale, "support_ask")
+                    }
                     _ => screens::notice(t, locale, "unknown_command"),
                 };
                 return self.send(chat, &screen).await;
@@ -170,6 +180,21 @@ impl MasterBot {
                 Some(Waiting::CouponCode { package, months }) => {
                     return self
                         .on_coupon_code(&customer, locale, chat, &package, months, text)
+                        .await;
+                }
+                Some(Waiting::SupportMessage) => {
+                    conversation::clear(&self.inner.db, user.id.0 as i64).await?;
+                    crate::support::open(
+                        &self.inner.db,
+                        self.now(),
+                        &customer.id,
+                        &customer.first_name,
+                        user.id.0 as i64,
+                        text,
+                    )
+                    .await?;
+                    return self
+                        .send(chat, &screens::notice(t, locale, "support_sent"))
                         .await;
                 }
                 Some(Waiting::Receipt { .. }) => {
@@ -211,6 +236,9 @@ impl MasterBot {
             Some(Action::StaffReject(id)) if in_staff_chat => {
                 return self.on_staff_reject(&query, &id).await
             }
+            Some(Action::StaffAnswer(id)) if in_staff_chat => {
+                return self.on_staff_answer(&query, &id).await
+            }
             _ => {}
         }
         let customer = self.remember(&query.from).await?;
@@ -231,7 +259,23 @@ impl MasterBot {
                 .await?;
                 (locale, page, Some(t.text(locale, "language_set", &[])))
             }
-            Action::StaffApprove(_) | Action::StaffReject(_) => {
+            Action::Support => {
+                self.answer(&query, None).await;
+                conversation::set(
+                    &self.inner.db,
+                    query.from.id.0 as i64,
+                    &Waiting::SupportMessage,
+                    self.now(),
+                )
+                .await?;
+                return self
+                    .send(
+                        ChatId(query.from.id.0 as i64),
+                        &screens::notice(t, locale, "support_ask"),
+                    )
+                    .await;
+            }
+            Action::StaffApprove(_) | Action::StaffReject(_) | Action::StaffAnswer(_) => {
                 self.answer(&query, Some(t.text(locale, "staff_only", &[])))
                     .await;
                 return Ok(());

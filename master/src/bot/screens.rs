@@ -189,10 +189,23 @@ pub fn package(t: &Catalog, locale: Locale, p: &Package) -> Screen {
     Screen {
         text,
         keyboard: vec![
-            vec![Button::action(
-                t.text(locale, "button_buy", &[]),
-                Action::Show(Page::Periods(p.code.clone())),
-            )],
+            {
+                let mut row = vec![Button::action(
+                    t.text(locale, "button_buy", &[]),
+                    Action::Show(Page::Periods(p.code.clone())),
+                )];
+                if p.trial_days > 0 {
+                    row.push(Button::action(
+                        t.text(
+                            locale,
+                            "button_trial",
+                            &[("days", Arg::Number(p.trial_days))],
+                        ),
+                        Action::Trial(p.code.clone()),
+                    ));
+                }
+                row
+            },
             vec![Button::action(
                 t.text(locale, "button_back", &[]),
                 Action::Show(Page::Home),
@@ -479,8 +492,9 @@ pub fn my_bots(t: &Catalog, locale: Locale, rows: &[BotRow]) -> Screen {
             t.text(locale, "button_invoices", &[]),
             Action::Show(Page::Invoices),
         ),
-        back_button(t, locale, Page::Home),
+        Button::action(t.text(locale, "button_support", &[]), Action::Support),
     ]);
+    keyboard.push(vec![back_button(t, locale, Page::Home)]);
     Screen { text, keyboard }
 }
 
@@ -704,6 +718,8 @@ pub fn refusal(t: &Catalog, locale: Locale, refusal: &Refusal) -> Screen {
         Refusal::InvoiceNotPayable => "refusal_invoice",
         Refusal::NoSubscription => "refusal_subscription",
         Refusal::SubscriptionNotActive => "refusal_not_active",
+        Refusal::NoTrial => "refusal_no_trial",
+        Refusal::TrialUsed => "refusal_trial_used",
         Refusal::NotEnoughBalance { balance, needed } => {
             return Screen {
                 text: t.text(

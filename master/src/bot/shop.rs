@@ -309,6 +309,25 @@ impl MasterBot {
                     None => Ok(()),
                 }
             }
+            Action::Trial(code) => {
+                let db = &self.inner.db;
+                let Some(package) = packages::on_sale_by_code(db, &code).await? else {
+                    return self
+                        .refused_or(chat, locale, Refusal::PackageNotOnSale.into())
+                        .await;
+                };
+                match subscriptions::start_trial(db, self.now(), &customer.id, &package).await {
+                    Ok(_) => {
+                        let t = &self.inner.texts;
+                        self.send(chat, &screens::notice(t, locale, "trial_started"))
+                            .await?;
+                        let prompt = crate::tenants::onboarding::Prompt::first();
+                        self.send(chat, &screens::onboarding(t, locale, &prompt))
+                            .await
+                    }
+                    Err(e) => self.refused_or(chat, locale, e).await,
+                }
+            }
             Action::Coupon(code, months) => {
                 conversation::set(
                     &self.inner.db,

@@ -72,15 +72,59 @@ impl MasterBot {
         Ok(())
     }
 
-    /// A staff member's text in the staff group: the reason for a rejection they started.
+    pub(super) async fn on_staff_answer(
+        &self,
+        query: &CallbackQuery,
+        ticket_id: &str,
+    ) -> Result<()> {
+        conversation::set(
+            &self.inner.db,
+            query.from.id.0 as i64,
+            &Waiting::TicketAnswer {
+                ticket_id: ticket_id.to_string(),
+            },
+            self.now(),
+        )
+        .await?;
+        self.answer(query, None).await;
+        if let Some(chat) = self.inner.services.staff_chat {
+            let ask = format!(
+                "{} {}",
+                Self::staff_name(&query.from),
+                self.inner
+                    .texts
+                    .text(self.inner.default_locale, "staff_answer_ask", &[])
+            );
+            self.inner
+                .bot
+                .send_message(ChatId(chat), ask)
+                .reply_markup(ForceReply::new().selective())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A staff member's text in the staff group: the reason for a rejection, or the answer to
+    /// a ticket, that they started.
     pub(super) async fn on_staff_message(&self, message: &Message, user: &User) -> Result<()> {
         let db = &self.inner.db;
         let Some(text) = message.text() else {
             return Ok(());
         };
-        let Some(Waiting::RejectReason { payment_id }) =
-            conversation::get(db, user.id.0 as i64).await?
-        else {
+        let waiting = conversation::get(db, user.id.0 as i64).await?;
+        if let Some(Waiting::TicketAnswer { ticket_id }) = &waiting {
+            conversation::clear(db, user.id.0 as i64).await?;
+            let staff = Self::staff_name(user);
+            let key = if crate::support::answer(db, self.now(), ticket_id, &staff, text).await? {
+                "staff_answer_sent"
+            } else {
+                "staff_already_decided"
+            };
+            let note = self.inner.texts.text(self.inner.default_locale, key, &[]);
+            self.inner.bot.send_message(message.chat.id, note).await?;
+            return Ok(());
+        }
+        let Some(Waiting::RejectReason { payment_id }) = waiting else {
             return Ok(());
         };
         conversation::clear(db, user.id.0 as i64).await?;

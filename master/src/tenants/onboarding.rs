@@ -94,6 +94,11 @@ pub struct Prompt {
 }
 
 impl Prompt {
+    /// The first question, for a bot that was just bought.
+    pub fn first() -> Prompt {
+        Prompt::say("onboarding_ask_token")
+    }
+
     fn say(key: &'static str) -> Prompt {
         Prompt {
             key,

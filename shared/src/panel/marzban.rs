@@ -22,6 +22,7 @@ use super::Panel;
 
 const DAY_SECS: i64 = 86_400;
 
+/// A Marzban 0.8.x panel. Prefer [`super::connect`], which also validates the login.
 pub struct MarzbanPanel {
     url: PanelUrl,
     credentials: PanelCredentials,

@@ -40,6 +40,8 @@ struct Found {
     protocol: String,
 }
 
+/// A 3x-UI panel (2.x or 3.x, found at the first call). Prefer [`super::connect`], which
+/// also validates the login.
 pub struct XuiPanel {
     url: PanelUrl,
     credentials: PanelCredentials,
