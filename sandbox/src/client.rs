@@ -517,6 +517,22 @@ impl ControlClient {
 
     /// Sets a user's (or bot's) status in a channel: creator, administrator, member,
     /// restricted, left or kicked.
+    /// A group member presses an inline button on one of `token`'s messages in the group.
+    pub async fn press_in_group(
+        &self,
+        chat_id: i64,
+        token: &str,
+        user_id: i64,
+        message_id: i64,
+        data: &str,
+    ) -> Result<PressResult> {
+        self.post(
+            &format!("/sandbox/channels/{chat_id}/press"),
+            &json!({"token": token, "user_id": user_id, "message_id": message_id, "data": data}),
+        )
+        .await
+    }
+
     pub async fn set_member(&self, channel_id: i64, user_id: i64, status: &str) -> Result<()> {
         let _: Value = self
             .post(

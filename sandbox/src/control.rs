@@ -27,6 +27,7 @@
 //! | `POST /sandbox/channels/{id}/members` | `{"user_id","status"}` | the membership |
 //! | `GET /sandbox/channels/{id}/messages` | | `{"messages":[... "sender_id"]}` |
 //! | `POST /sandbox/channels/{id}/send` | `{"user_id","text"}` (groups) | `{"message_id","update_ids"}` |
+//! | `POST /sandbox/channels/{id}/press` | `{"token","user_id","message_id","data"}` (groups) | `{"update_id","callback_query_id"}` |
 //! | `POST`/`DELETE /sandbox/users/{id}/block/{token}` | | `{"blocked","update_id"}` (my_chat_member) |
 //! | `GET /sandbox/users/{id}/stars` | | `{"user_id","spent","transactions":[...]}` |
 
@@ -115,6 +116,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sandbox/channels/{id}/members", post(set_member))
         .route("/sandbox/channels/{id}/messages", get(channel_messages))
         .route("/sandbox/channels/{id}/send", post(send_to_group))
+        .route("/sandbox/channels/{id}/press", post(press_in_group))
 }
 
 fn bot_index(world: &World, token: &str) -> Result<usize, ControlError> {
@@ -821,6 +823,89 @@ async fn send_to_group(
     }
     Ok(Json(
         json!({"message_id": message_id, "update_ids": update_ids}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct GroupPress {
+    token: String,
+    user_id: i64,
+    message_id: i64,
+    data: String,
+}
+
+/// A member presses an inline button on a bot's message in a group (e.g. staff approving a
+/// receipt): a `callback_query` update to that bot.
+async fn press_in_group(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    Json(body): Json<GroupPress>,
+) -> ControlResult {
+    let mut world = state.world();
+    let bot = bot_index(&world, &body.token)?;
+    let user = world
+        .users
+        .get(&body.user_id)
+        .cloned()
+        .ok_or_else(|| ControlError::not_found("no user with this id"))?;
+    let bot_id = world.bots[bot].id;
+    let channel = world
+        .channels
+        .get(&channel_id)
+        .ok_or_else(|| ControlError::not_found("no channel or group with this id"))?;
+    if !channel.is_member(body.user_id) {
+        return Err(ControlError::bad_request(
+            "the user is not a member of this group",
+        ));
+    }
+    let message = channel
+        .messages
+        .iter()
+        .find(|m| {
+            m.message_id == body.message_id
+                && !m.deleted
+                && m.from_bot
+                && m.message["from"]["id"].as_i64() == Some(bot_id)
+        })
+        .ok_or_else(|| {
+            ControlError::bad_request("no message of this bot with this id in the group")
+        })?
+        .message
+        .clone();
+    if !keyboards::has_callback(message.get("reply_markup"), &body.data) {
+        return Err(ControlError::bad_request(
+            "that message has no inline button with this callback_data",
+        ));
+    }
+    let id = format!(
+        "{}{}",
+        rand::random::<u32>() % 9 + 1,
+        rand::random::<u64>() % 1_000_000_000_000_000
+    );
+    let query = json!({
+        "id": id,
+        "from": user.to_json(),
+        "message": message,
+        "chat_instance": format!("{}", (bot_id ^ channel_id).unsigned_abs()),
+        "data": body.data,
+    });
+    let bot = &mut world.bots[bot];
+    bot.callbacks.insert(
+        id.clone(),
+        CallbackRecord {
+            id: id.clone(),
+            user_id: body.user_id,
+            message_id: body.message_id,
+            data: body.data,
+            answered: false,
+            text: None,
+            show_alert: false,
+            url: None,
+        },
+    );
+    let update_id = bot.push_update("callback_query", query);
+    Ok(Json(
+        json!({"update_id": update_id, "callback_query_id": id}),
     ))
 }
 

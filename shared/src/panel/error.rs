@@ -40,6 +40,26 @@ pub enum PanelError {
 }
 
 impl PanelError {
+    /// A stable key for this kind of error, for translated messages (`panel.wrong_credentials`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            PanelError::WrongCredentials => "panel.wrong_credentials",
+            PanelError::Unreachable(_) => "panel.unreachable",
+            PanelError::BadTls(_) => "panel.bad_tls",
+            PanelError::WrongBasePath => "panel.wrong_base_path",
+            PanelError::Timeout => "panel.timeout",
+            PanelError::RateLimited => "panel.rate_limited",
+            PanelError::AlreadyExists => "panel.already_exists",
+            PanelError::NotFound => "panel.not_found",
+            PanelError::Unavailable { .. } => "panel.unavailable",
+            PanelError::Rejected { .. } => "panel.rejected",
+            PanelError::Unexpected(_) => "panel.unexpected",
+            PanelError::RefusedAddress { .. } => "panel.refused_address",
+            PanelError::InvalidUrl(_) => "panel.invalid_url",
+            PanelError::InvalidRequest(_) => "panel.invalid_request",
+        }
+    }
+
     /// Whether trying the same request again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -4,7 +4,7 @@
 //! internals (server-side request forgery). [`NetworkPolicy`] refuses loopback, private,
 //! shared (CGNAT), link-local, unique-local, unspecified, multicast and broadcast addresses and
 //! the platform's own networks, unless the operator allow-lists them. DNS names are checked
-//! on every resolution by [`PolicyResolver`], and the HTTP client connects only to the
+//! on every resolution by the clients' resolver, and the HTTP client connects only to the
 //! addresses it returned, so a name cannot be re-pointed after the check (DNS rebinding).
 
 use std::fmt;
@@ -244,7 +244,7 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// The address of a panel, checked against a [`NetworkPolicy`]: http(s), no user name or
 /// password in it, and a literal IP address must be allowed. Host names are checked again
-/// at every connection by [`PolicyResolver`].
+/// at every connection, by the client's resolver.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PanelUrl(Url);
 

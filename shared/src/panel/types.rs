@@ -85,7 +85,7 @@ impl Default for PanelOptions {
 }
 
 /// The result of a successful login and API probe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PanelHealth {
     pub flavor: PanelFlavor,
     /// How many inbounds (3x-UI) or inbound tags (Marzban) the panel has.
@@ -93,7 +93,7 @@ pub struct PanelHealth {
 }
 
 /// An inbound (3x-UI) or inbound tag (Marzban) accounts can be put in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Inbound {
     pub key: InboundRef,
     /// vless, vmess, trojan, shadowsocks, ...
@@ -174,7 +174,7 @@ pub enum AccountStatus {
 }
 
 /// An account as the panel reports it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     pub username: String,
     /// Upload + download since the last reset.
