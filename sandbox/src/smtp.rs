@@ -85,7 +85,9 @@ const MAX_MESSAGE: usize = 10 * 1024 * 1024;
 async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
-    write.write_all(b"220 sandbox.madar ESMTP ready\r\n").await?;
+    write
+        .write_all(b"220 sandbox.madar ESMTP ready\r\n")
+        .await?;
     let mut from = String::new();
     let mut to = Vec::new();
     let mut line = String::new();
@@ -152,7 +154,9 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Mail>>>) -> std::io::Re
 }
 
 /// Reads the message up to the lone dot, undoing dot-stuffing. `None` when it is too big.
-async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut R) -> std::io::Result<Option<String>> {
+async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut R,
+) -> std::io::Result<Option<String>> {
     let mut data = String::new();
     let mut line = String::new();
     let mut too_big = false;
@@ -178,7 +182,11 @@ fn address(rest: &str) -> String {
     let rest = rest.trim();
     match (rest.find('<'), rest.find('>')) {
         (Some(open), Some(close)) if open < close => rest[open + 1..close].to_string(),
-        _ => rest.split_whitespace().next().unwrap_or_default().to_string(),
+        _ => rest
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 

@@ -579,9 +579,9 @@ fn payments_config(s: &Sources) -> Result<PaymentsConfig, ConfigError> {
     for item in s.list(&PAYMENTS_CARDS) {
         let parts: Vec<&str> = item.split('|').map(str::trim).collect();
         let [number, owner, bank] = parts.as_slice() else {
-            return Err(PAYMENTS_CARDS.invalid(
-                "must list cards as number|owner|bank, separated by commas",
-            ));
+            return Err(
+                PAYMENTS_CARDS.invalid("must list cards as number|owner|bank, separated by commas")
+            );
         };
         let card = crate::payment::CardAccount::new(number, owner, bank)
             .map_err(|e| PAYMENTS_CARDS.invalid(e.to_string()))?;
