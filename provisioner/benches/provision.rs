@@ -96,23 +96,36 @@ async fn run(sizes: Vec<usize>) {
         let waits = bots
             .iter()
             .zip(&sent)
-            .map(|((_, bot, user), (written, message_id))| {
-                let control = &h.control;
+            .map(|((tenant, bot, user), (written, message_id))| {
+                let h = &h;
                 async move {
-                    control
+                    let answer = h
+                        .control
                         .wait_for_bot_message(
                             &bot.token,
                             *user,
                             *message_id,
                             |_| true,
-                            Duration::from_secs(300),
+                            Duration::from_secs(120),
                         )
-                        .await
-                        .expect("an answer to /start");
-                    written.elapsed()
+                        .await;
+                    match answer {
+                        Ok(_) => Some(written.elapsed()),
+                        Err(e) => {
+                            let instance = store::get(&h.db.db, tenant).await;
+                            let logs = h.runtime.logs(tenant, 20).await;
+                            eprintln!("{tenant} did not answer: {e}\n{instance:#?}\n{logs:#?}");
+                            None
+                        }
+                    }
                 }
             });
-        let mut latencies: Vec<Duration> = futures::future::join_all(waits).await;
+        let answers: Vec<Option<Duration>> = futures::future::join_all(waits).await;
+        let unanswered = answers.iter().filter(|a| a.is_none()).count();
+        if unanswered > 0 {
+            println!("{unanswered} of {n} tenants did not answer within 120 s");
+        }
+        let mut latencies: Vec<Duration> = answers.into_iter().flatten().collect();
         latencies.sort();
         println!(
             "{n:>3} tenants at once (parallelism {parallelism}): p50 {:>6.2} s  p95 {:>6.2} s  max {:>6.2} s  (all answered in {:.2} s)",
