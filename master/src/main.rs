@@ -133,8 +133,10 @@ async fn serve(file: Option<PathBuf>) -> master::Result<()> {
             secret_keys: false,
         },
     )?;
+    let stop = CancellationToken::new();
+    shared::signals::cancel_on_signal(stop.clone());
     let app = master::app::start(&config).await?;
-    shared::signals::cancel_on_signal(app.shutdown_token());
+    shared::signals::forward(stop, app.shutdown_token());
     app.wait().await
 }
 
@@ -156,10 +158,15 @@ async fn run_demo(options: DemoOptions) -> master::Result<()> {
     if let Err(e) = telemetry::init(LogFormat::Human, "warn,master=info,madar=info") {
         eprintln!("madar: logging is not set up: {e}");
     }
-    let demo = demo::start(&options).await?;
-    println!("{}", demo.banner());
     let token = CancellationToken::new();
     shared::signals::cancel_on_signal(token.clone());
+    let demo = demo::start(&options).await?;
+    // Whoever started us may have stopped reading; that is no reason to stop the demo.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", demo.banner()).and_then(|()| out.flush());
+    }
     token.cancelled().await;
     demo.shutdown().await
 }

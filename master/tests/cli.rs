@@ -145,17 +145,22 @@ async fn the_demo_needs_no_configuration_and_its_bot_answers() {
         .spawn()
         .unwrap();
 
+    // Read the whole output (like a terminal would) and pick out the chat page's address.
     let stdout = child.stdout.take().unwrap();
-    let chat_url = tokio::task::spawn_blocking(move || {
+    let (found, url) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
+            let Ok(line) = line else { return };
             if let Some(at) = line.find("http://") {
                 if line.contains("Chat with the master bot") {
-                    return line[at..].trim().to_string();
+                    let _ = found.send(line[at..].trim().to_string());
                 }
             }
         }
-        panic!("the demo never printed its chat page URL");
+    });
+    let chat_url = tokio::task::spawn_blocking(move || {
+        url.recv_timeout(Duration::from_secs(60))
+            .expect("the demo never printed its chat page URL")
     })
     .await
     .unwrap();

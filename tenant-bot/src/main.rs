@@ -34,6 +34,9 @@ async fn run() -> ExitCode {
     if let Err(e) = shared::telemetry::init(config.log_format, &config.log_filter) {
         eprintln!("tenant-bot: logging is not set up: {e}");
     }
+    // Signals are caught from the start: a container stopped while starting stops cleanly.
+    let stop = tokio_util::sync::CancellationToken::new();
+    shared::signals::cancel_on_signal(stop.clone());
     let app = match tenant_bot::app::start(&config).await {
         Ok(app) => app,
         Err(e) => {
@@ -47,7 +50,7 @@ async fn run() -> ExitCode {
             };
         }
     };
-    shared::signals::cancel_on_signal(app.shutdown_token());
+    shared::signals::forward(stop, app.shutdown_token());
     match app.wait().await {
         Ok(()) => {
             tracing::info!("tenant bot stopped");
