@@ -122,7 +122,7 @@ async fn staff_approve_a_card_receipt_and_reject_another_with_a_reason(engine: E
 
     let sara = w.user("Sara", "en").await;
     buy_by_card(&w, sara).await;
-    let receipt = in_group(&w, group, "Card-to-card receipt").await;
+    let receipt = in_group(&w, group, "Customer: Sara").await;
     assert!(
         receipt.photo_file_id.is_some(),
         "staff see the receipt photo"
@@ -173,7 +173,7 @@ async fn staff_approve_a_card_receipt_and_reject_another_with_a_reason(engine: E
     // Omid's receipt is rejected, with the reason staff type in the group.
     let omid = w.user("Omid", "en").await;
     buy_by_card(&w, omid).await;
-    let receipt = in_group(&w, group, "Omid").await;
+    let receipt = in_group(&w, group, "Customer: Omid").await;
     let reject = receipt.button_data("❌").unwrap();
     w.control
         .press_in_group(group, &token, staff, receipt.message_id, &reject)
@@ -233,7 +233,124 @@ async fn a_support_ticket_is_answered_from_the_staff_group(engine: Engine) {
     w.stop().await;
 }
 
+/// Telegram Stars: the invoice in the chat, the pre-checkout check, the payment applied once.
+async fn a_customer_pays_in_telegram_stars(engine: Engine) {
+    let Some(w) = world_full(
+        engine,
+        |c| {
+            c.secret_keys = vec![Keyring::generate_key_line("k1")];
+            c.payments.stars = true;
+        },
+        Extras::default,
+    )
+    .await
+    else {
+        return;
+    };
+    let token = w.master_bot.token.clone();
+    let leila = w.user("Leila", "en").await;
+    let home = w.say(leila, "/start").await;
+    w.press_label(leila, &home, "Starter").await;
+    let detail = w.wait_for_text(leila, "Monthly price").await;
+    w.press_label(leila, &detail, "Buy").await;
+    let periods = w.wait_for_text(leila, "Choose how long").await;
+    w.press_label(leila, &periods, "1 month").await;
+    let methods = w.wait_for_text(leila, "Choose how to pay").await;
+    w.press_label(leila, &methods, "Telegram Stars").await;
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let invoice = loop {
+        let chat = w.chat(leila).await;
+        if let Some(m) = chat.iter().rev().find(|m| m.invoice.is_some()) {
+            break m.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no invoice: {chat:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(invoice.invoice.as_ref().unwrap()["total_amount"], 400);
+    let paid = w
+        .control
+        .pay(&token, leila, invoice.message_id)
+        .await
+        .unwrap();
+    assert_eq!(paid.status, "paid", "{paid:?}");
+    w.wait_for_text(leila, "Your payment").await;
+    let customer = customers::find_by_telegram_id(&w.app().db, TelegramId::new(leila))
+        .await
+        .unwrap()
+        .unwrap();
+    let subs = subscriptions::for_customer(&w.app().db, &customer.id)
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].currency, shared::money::Currency::Xtr);
+    // Paying the same invoice again is refused at the pre-checkout step.
+    let again = w
+        .control
+        .pay(&token, leila, invoice.message_id)
+        .await
+        .unwrap();
+    assert_ne!(again.status, "paid", "{again:?}");
+    assert_eq!(
+        subscriptions::for_customer(&w.app().db, &customer.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    w.stop().await;
+}
+
+/// Receipts nobody decided are approved after the configured time.
+async fn an_undecided_receipt_is_approved_after_the_set_time(engine: Engine) {
+    let Some((w, _, _)) = with_staff(engine).await else {
+        return;
+    };
+    let sara = w.user("Sara", "en").await;
+    buy_by_card(&w, sara).await;
+    let db = &w.app().db;
+    let mut gateways = master::checkout::Gateways::from_config(&w.config).unwrap();
+    gateways.auto_approve = shared::payment::card::AutoApprove::After { minutes: 30 };
+    let now = shared::db::now_unix();
+    assert_eq!(
+        master::checkout::auto_approve_due(db, &gateways, now + 60)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        master::checkout::auto_approve_due(db, &gateways, now + 31 * 60)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        master::checkout::auto_approve_due(db, &gateways, now + 32 * 60)
+            .await
+            .unwrap(),
+        0
+    );
+    // Sara is told; the message waits in the outbox for the moved clock's time.
+    let told = master::outbox::keys_with_prefix(db, "telegram:paid:")
+        .await
+        .unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let totals = master::billing::payments::card_totals(db).await.unwrap();
+    assert_eq!(
+        totals,
+        vec![(
+            "6037991234567810".to_string(),
+            shared::money::Money::toman(290_000)
+        )]
+    );
+    w.stop().await;
+}
+
 shared::on_both_engines!(
+    a_customer_pays_in_telegram_stars,
+    an_undecided_receipt_is_approved_after_the_set_time,
     staff_approve_a_card_receipt_and_reject_another_with_a_reason,
     a_support_ticket_is_answered_from_the_staff_group,
 );

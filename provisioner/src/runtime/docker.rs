@@ -9,8 +9,8 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EventMessage,
-    HostConfig, HostConfigLogConfig, Mount, MountTypeEnum, NetworkCreateRequest, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateOptions,
+    HostConfig, HostConfigLogConfig, Ipam, IpamConfig, Mount, MountTypeEnum, NetworkCreateRequest,
+    RestartPolicy, RestartPolicyNameEnum, VolumeCreateOptions,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, EventsOptionsBuilder,
@@ -49,6 +49,10 @@ pub struct DockerSettings {
     pub stop_grace: Duration,
     /// The non-root user the bot runs as (uid:gid); must own `/data` in the image.
     pub user: String,
+    /// Where tenant networks get their subnets: one small subnet each (e.g. /28 from a
+    /// /16 gives 4096 tenants), instead of Docker's default pools, which run out after about
+    /// 30 networks. `None` leaves the choice to Docker.
+    pub tenant_subnets: Option<SubnetPool>,
     /// The static tenant-bot binary: when set, a missing image is built from it on first
     /// use (see [`crate::image::locate_binary`]). When `None`, a missing image is an error.
     pub tenant_bot_binary: Option<PathBuf>,
@@ -62,6 +66,7 @@ impl Default for DockerSettings {
             stop_grace: Duration::from_secs(10),
             user: crate::image::TENANT_USER.to_string(),
             tenant_bot_binary: None,
+            tenant_subnets: Some(SubnetPool::DEFAULT),
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct DockerRuntime {
     settings: DockerSettings,
     /// One image build at a time.
     image_build: tokio::sync::Mutex<()>,
+    /// One network creation at a time (subnets are chosen here).
+    network_create: tokio::sync::Mutex<()>,
 }
 
 /// Connects to the engine named in `host` (see [`DockerSettings::host`]) and negotiates the
@@ -114,6 +121,7 @@ impl DockerRuntime {
             docker,
             settings,
             image_build: tokio::sync::Mutex::new(()),
+            network_create: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -203,14 +211,69 @@ impl DockerRuntime {
             }
             return Ok(first.clone());
         }
-        let request = NetworkCreateRequest {
-            name: name.clone(),
+        let Some(pool) = self.settings.tenant_subnets else {
+            let request = self.network_request(&name, tenant_id, None);
+            let created = self.docker.create_network(request).await.map_err(engine)?;
+            return Ok(created.id);
+        };
+        // One network creation at a time here; another process racing for the same subnet
+        // is refused by the engine ("overlaps"), and we try the next free one.
+        let _one_at_a_time = self.network_create.lock().await;
+        let mut last_error = None;
+        for _ in 0..8 {
+            let used = self.used_subnets().await?;
+            let Some(subnet) = pool.first_free(&used) else {
+                return Err(RuntimeError::Engine(format!(
+                    "no free /{} subnet left in the tenant network pool {pool}",
+                    pool.tenant_prefix
+                )));
+            };
+            let request = self.network_request(&name, tenant_id, Some(subnet));
+            match self.docker.create_network(request).await {
+                Ok(created) => return Ok(created.id),
+                Err(e) if status(&e) == Some(403) || status(&e) == Some(409) => {
+                    last_error = Some(engine(e));
+                }
+                Err(e) => return Err(engine(e)),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| RuntimeError::Engine("no tenant subnet".to_string())))
+    }
+
+    fn network_request(
+        &self,
+        name: &str,
+        tenant_id: &str,
+        subnet: Option<Ipv4Net>,
+    ) -> NetworkCreateRequest {
+        NetworkCreateRequest {
+            name: name.to_string(),
             driver: Some("bridge".to_string()),
             labels: Some(self.labels(&[(LABEL_TENANT, tenant_id)])),
+            ipam: subnet.map(|subnet| Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
             ..Default::default()
-        };
-        let created = self.docker.create_network(request).await.map_err(engine)?;
-        Ok(created.id)
+        }
+    }
+
+    /// Every IPv4 subnet the engine's networks use (not only ours).
+    async fn used_subnets(&self) -> Result<Vec<Ipv4Net>, RuntimeError> {
+        let networks = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(engine)?;
+        Ok(networks
+            .into_iter()
+            .filter_map(|n| n.ipam.and_then(|i| i.config))
+            .flatten()
+            .filter_map(|c| c.subnet.and_then(|s| s.parse().ok()))
+            .collect())
     }
 
     async fn networks_named(&self, name: &str) -> Result<Vec<String>, RuntimeError> {
@@ -821,5 +884,115 @@ fn not_found_or_engine(e: BollardError, tenant_id: &str) -> RuntimeError {
         RuntimeError::NotFound(tenant_id.to_string())
     } else {
         engine(e)
+    }
+}
+
+/// An IPv4 network, e.g. `10.213.0.0/16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Net {
+    pub addr: std::net::Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Ipv4Net {
+    fn range(self) -> (u32, u32) {
+        let size = 1u64 << (32 - u32::from(self.prefix.min(32)));
+        let start = u32::from(self.addr) & !((size - 1) as u32);
+        (start, (u64::from(start) + size - 1) as u32)
+    }
+
+    fn overlaps(self, other: Ipv4Net) -> bool {
+        let (a0, a1) = self.range();
+        let (b0, b1) = other.range();
+        a0 <= b1 && b0 <= a1
+    }
+}
+
+impl std::fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl std::str::FromStr for Ipv4Net {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Ipv4Net, String> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not an IPv4 network like 10.213.0.0/16"))?;
+        let addr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IPv4 network like 10.213.0.0/16"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("{s:?} has a bad prefix length"))?;
+        Ok(Ipv4Net { addr, prefix })
+    }
+}
+
+/// The address range tenant networks are carved from, and the size of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubnetPool {
+    pub range: Ipv4Net,
+    /// Prefix length of each tenant's subnet (28: 14 addresses, plenty for one container).
+    pub tenant_prefix: u8,
+}
+
+impl SubnetPool {
+    pub const DEFAULT: SubnetPool = SubnetPool {
+        range: Ipv4Net {
+            addr: std::net::Ipv4Addr::new(10, 213, 0, 0),
+            prefix: 16,
+        },
+        tenant_prefix: 28,
+    };
+
+    /// The first tenant-sized subnet in the pool that overlaps none of `used`.
+    pub fn first_free(&self, used: &[Ipv4Net]) -> Option<Ipv4Net> {
+        let (start, end) = self.range.range();
+        let step = 1u64 << (32 - u32::from(self.tenant_prefix.clamp(self.range.prefix, 30)));
+        let mut at = u64::from(start);
+        while at + step - 1 <= u64::from(end) {
+            let candidate = Ipv4Net {
+                addr: std::net::Ipv4Addr::from(at as u32),
+                prefix: self.tenant_prefix.clamp(self.range.prefix, 30),
+            };
+            if !used.iter().any(|u| u.overlaps(candidate)) {
+                return Some(candidate);
+            }
+            at += step;
+        }
+        None
+    }
+}
+
+impl std::fmt::Display for SubnetPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (/{} each)", self.range, self.tenant_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_hands_out_the_first_subnet_nobody_uses() {
+        let pool = SubnetPool::DEFAULT;
+        let net = |s: &str| s.parse::<Ipv4Net>().expect("net");
+        assert_eq!(pool.first_free(&[]), Some(net("10.213.0.0/28")));
+        let used = [
+            net("10.213.0.0/28"),
+            net("10.213.0.16/28"),
+            net("172.17.0.0/16"),
+        ];
+        assert_eq!(pool.first_free(&used), Some(net("10.213.0.32/28")));
+        // A wide network overlapping the whole pool leaves nothing.
+        assert_eq!(pool.first_free(&[net("10.0.0.0/8")]), None);
+        assert!("10.1.2.3".parse::<Ipv4Net>().is_err());
+        assert!("10.1.2.3/40".parse::<Ipv4Net>().is_err());
     }
 }
