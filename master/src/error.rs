@@ -23,6 +23,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Account(crate::accounts::AccountRefusal),
+    /// Staff gave something that cannot be stored; the message says what to fix.
+    #[error("{0}")]
+    Invalid(String),
     #[error("payment gateway: {0}")]
     Payment(String),
     #[error("the provisioner failed: {0}")]

@@ -586,7 +586,71 @@ async fn a_free_trial_is_for_new_customers_once(engine: Engine) {
     t.cleanup().await.unwrap();
 }
 
+async fn staff_create_and_change_packages_without_touching_what_was_bought(engine: Engine) {
+    let Some(t) = fresh(engine).await else { return };
+    let db = &t.db;
+    let sara = customer(db, 1).await;
+    let sub_id = buy(db, T0, &new_order(&sara, "starter", 1)).await;
+
+    let mut draft = packages::PackageDraft {
+        code: "reseller".into(),
+        name_fa: "نماینده".into(),
+        name_en: "Reseller".into(),
+        max_bots: Some(10),
+        max_end_users: None,
+        max_panels: Some(20),
+        bot_memory_mb: 128,
+        bot_cpu_millis: 500,
+        trial_days: 0,
+        sort_order: 40,
+    };
+    packages::create(db, &draft, T0).await.unwrap();
+    assert!(matches!(
+        packages::create(db, &draft, T0).await,
+        Err(Error::Invalid(_))
+    ));
+    // Hidden until it has a price and is shown.
+    assert!(packages::on_sale_by_code(db, "reseller")
+        .await
+        .unwrap()
+        .is_none());
+    packages::set_price(db, "reseller", 1, Money::toman(1_990_000))
+        .await
+        .unwrap();
+    packages::set_active(db, "reseller", true).await.unwrap();
+    assert!(packages::on_sale_by_code(db, "reseller")
+        .await
+        .unwrap()
+        .is_some());
+
+    draft.bot_memory_mb = 1;
+    assert!(
+        matches!(packages::create(db, &draft, T0).await, Err(Error::Invalid(m)) if m.contains("memory"))
+    );
+
+    // Starter shrinks; Sara keeps the 100 end users she bought.
+    let mut starter = packages::PackageDraft {
+        code: "starter".into(),
+        name_fa: "استارتر".into(),
+        name_en: "Starter".into(),
+        max_bots: Some(1),
+        max_end_users: Some(50),
+        max_panels: Some(1),
+        bot_memory_mb: 64,
+        bot_cpu_millis: 250,
+        trial_days: 0,
+        sort_order: 10,
+    };
+    assert!(packages::update(db, &starter, T0).await.unwrap());
+    let sub = subscriptions::get(db, &sub_id).await.unwrap().unwrap();
+    assert_eq!(sub.terms.max_end_users, Some(100));
+    starter.code = "nope".into();
+    assert!(!packages::update(db, &starter, T0).await.unwrap());
+    t.cleanup().await.unwrap();
+}
+
 shared::on_both_engines!(
+    staff_create_and_change_packages_without_touching_what_was_bought,
     a_free_trial_is_for_new_customers_once,
     a_customer_buys_starter_for_a_month,
     a_replayed_or_concurrent_confirmation_is_applied_once,

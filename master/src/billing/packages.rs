@@ -157,3 +157,109 @@ pub async fn set_price(db: &Db, code: &str, period_months: i64, amount: Money) -
     .await?;
     Ok(true)
 }
+
+/// What staff give to create or change a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageDraft {
+    pub code: String,
+    pub name_fa: String,
+    pub name_en: String,
+    pub max_bots: Limit,
+    pub max_end_users: Limit,
+    pub max_panels: Limit,
+    pub bot_memory_mb: i64,
+    pub bot_cpu_millis: i64,
+    pub trial_days: i64,
+    pub sort_order: i64,
+}
+
+/// Why staff's package was refused.
+fn check(draft: &PackageDraft) -> Result<()> {
+    let code_ok = !draft.code.is_empty()
+        && draft.code.len() <= 24
+        && draft
+            .code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let limits_ok = [draft.max_bots, draft.max_end_users, draft.max_panels]
+        .iter()
+        .all(|l| l.is_none_or(|n| n >= 1));
+    let problem = if !code_ok {
+        Some("the code must be 1-24 of a-z, 0-9 and -")
+    } else if draft.name_fa.trim().is_empty() || draft.name_en.trim().is_empty() {
+        Some("both names (fa and en) are needed")
+    } else if !limits_ok {
+        Some("a limit must be at least 1, or unlimited")
+    } else if !(32..=4096).contains(&draft.bot_memory_mb) {
+        Some("memory per bot must be 32-4096 MB")
+    } else if !(50..=4000).contains(&draft.bot_cpu_millis) {
+        Some("CPU per bot must be 50-4000 millicores")
+    } else if !(0..=90).contains(&draft.trial_days) {
+        Some("trial days must be 0-90")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(Error::Invalid(problem.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Creates a package (hidden until it has prices and is shown).
+pub async fn create(db: &Db, draft: &PackageDraft, now: i64) -> Result<String> {
+    check(draft)?;
+    let id = shared::db::new_id();
+    let inserted = sqlx::query(
+        "INSERT INTO packages (id, code, name_fa, name_en, max_bots, max_end_users, max_panels,
+             bot_memory_mb, bot_cpu_millis, trial_days, active, sort_order, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $12)",
+    )
+    .bind(&id)
+    .bind(&draft.code)
+    .bind(draft.name_fa.trim())
+    .bind(draft.name_en.trim())
+    .bind(draft.max_bots)
+    .bind(draft.max_end_users)
+    .bind(draft.max_panels)
+    .bind(draft.bot_memory_mb)
+    .bind(draft.bot_cpu_millis)
+    .bind(draft.trial_days)
+    .bind(draft.sort_order)
+    .bind(now)
+    .execute(db.pool())
+    .await;
+    match inserted {
+        Ok(_) => Ok(id),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::Invalid(format!(
+            "a package with the code {} exists already",
+            draft.code
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Changes a package. What customers already bought is unaffected: their subscriptions keep
+/// the terms they bought. Returns false when no package has this code.
+pub async fn update(db: &Db, draft: &PackageDraft, now: i64) -> Result<bool> {
+    check(draft)?;
+    let done = sqlx::query(
+        "UPDATE packages SET name_fa = $1, name_en = $2, max_bots = $3, max_end_users = $4,
+             max_panels = $5, bot_memory_mb = $6, bot_cpu_millis = $7, trial_days = $8,
+             sort_order = $9, updated_at = $10
+         WHERE code = $11",
+    )
+    .bind(draft.name_fa.trim())
+    .bind(draft.name_en.trim())
+    .bind(draft.max_bots)
+    .bind(draft.max_end_users)
+    .bind(draft.max_panels)
+    .bind(draft.bot_memory_mb)
+    .bind(draft.bot_cpu_millis)
+    .bind(draft.trial_days)
+    .bind(draft.sort_order)
+    .bind(now)
+    .bind(&draft.code)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
