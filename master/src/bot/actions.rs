@@ -52,6 +52,8 @@ pub enum Action {
     Onboarding(OnboardingChoice),
     /// Upgrade a subscription to a package, paying the prorated difference.
     UpgradePay(String, String, Method),
+    /// Move a subscription to a smaller package from the next period.
+    Downgrade(String, String),
     /// End (or keep) a subscription at the end of its period.
     CancelAtEnd(String, bool),
     /// The customer's controls of their bot (by subscription).
@@ -165,6 +167,7 @@ impl Action {
                 format!("upp:{sub}:{code}:{}", method_code(*method))
             }
             Action::CancelAtEnd(sub, cancel) => format!("ce:{sub}:{}", u8::from(*cancel)),
+            Action::Downgrade(sub, code) => format!("dn:{sub}:{code}"),
             Action::PauseBot(sub) => format!("bp:{sub}"),
             Action::ResumeBot(sub) => format!("bs:{sub}"),
             Action::RestartBot(sub) => format!("bx:{sub}"),
@@ -207,6 +210,9 @@ impl Action {
             ["ob", "xui"] => Action::Onboarding(OnboardingChoice::Xui),
             ["upp", sub, code, method] if is_code(sub) && is_code(code) => {
                 Action::UpgradePay(sub.to_string(), code.to_string(), method_of(method)?)
+            }
+            ["dn", sub, code] if is_code(sub) && is_code(code) => {
+                Action::Downgrade(sub.to_string(), code.to_string())
             }
             ["ce", sub, "1"] if is_code(sub) => Action::CancelAtEnd(sub.to_string(), true),
             ["ce", sub, "0"] if is_code(sub) => Action::CancelAtEnd(sub.to_string(), false),
@@ -255,6 +261,7 @@ mod tests {
             Action::Show(Page::Invoices),
             Action::UpgradePay(ID.into(), "enterprise".into(), Method::Card),
             Action::CancelAtEnd(ID.into(), true),
+            Action::Downgrade(ID.into(), "starter".into()),
             Action::CancelAtEnd(ID.into(), false),
             Action::ResumeBot(ID.into()),
             Action::RestartBot(ID.into()),

@@ -273,6 +273,56 @@ impl MasterBot {
         Ok(screens::invoices(&self.inner.texts, locale, &rows))
     }
 
+    /// Schedules a smaller package for the next period, if the tenant fits in it.
+    pub(super) async fn downgrade(
+        &self,
+        query: &CallbackQuery,
+        customer: &Customer,
+        locale: Locale,
+        sub_id: &str,
+        code: &str,
+    ) -> Result<()> {
+        let db = &self.inner.db;
+        let chat = ChatId(query.from.id.0 as i64);
+        let t = &self.inner.texts;
+        let sub = subscriptions::get(db, sub_id)
+            .await?
+            .filter(|s| s.customer_id == customer.id);
+        let package = crate::billing::packages::on_sale_by_code(db, code).await?;
+        let (Some(sub), Some(package)) = (sub, package) else {
+            return self
+                .send(chat, &screens::notice(t, locale, "button_expired"))
+                .await;
+        };
+        let tenants = tenants::by_subscription(db, sub_id).await?;
+        let mut panels = 0;
+        for tenant in &tenants {
+            panels += tenants::panels(db, &tenant.id).await?.len() as i64;
+        }
+        // End users are counted by the tenant bots themselves; none are reported yet.
+        let usage = subscriptions::Usage {
+            bots: tenants.len() as i64,
+            end_users: 0,
+            panels,
+        };
+        match subscriptions::schedule_downgrade(db, &sub, &package, usage, self.now()).await {
+            Ok(_) => {
+                let name = package.name(locale).to_string();
+                let screen = screens::notice_with(
+                    t,
+                    locale,
+                    "downgrade_scheduled",
+                    &[
+                        ("name", Arg::Text(&name)),
+                        ("date", Arg::Date(sub.current_period_end)),
+                    ],
+                );
+                self.send(chat, &screen).await
+            }
+            Err(e) => self.refused_or(chat, locale, e).await,
+        }
+    }
+
     /// Applies desired-state changes at once instead of at the next scheduled sync.
     pub(super) async fn sync_now(&self) {
         let services = &self.inner.services;

@@ -719,6 +719,25 @@ pub fn refusal(t: &Catalog, locale: Locale, refusal: &Refusal) -> Screen {
         Refusal::NoSubscription => "refusal_subscription",
         Refusal::SubscriptionNotActive => "refusal_not_active",
         Refusal::NoTrial => "refusal_no_trial",
+        Refusal::OverLimit {
+            limit,
+            used,
+            allowed,
+        } => {
+            let what = t.text(locale, &format!("limit_name_{}", limit.key()), &[]);
+            return Screen {
+                text: t.text(
+                    locale,
+                    "refusal_over_limit",
+                    &[
+                        ("limit", Arg::Text(&what)),
+                        ("used", Arg::Number(*used)),
+                        ("allowed", Arg::Number(*allowed)),
+                    ],
+                ),
+                keyboard: Vec::new(),
+            };
+        }
         Refusal::TrialUsed => "refusal_trial_used",
         Refusal::NotEnoughBalance { balance, needed } => {
             return Screen {

@@ -291,6 +291,10 @@ impl MasterBot {
                 self.place_and_pay(query, customer, locale, request, method)
                     .await
             }
+            Action::Downgrade(sub_id, code) => {
+                self.downgrade(query, customer, locale, &sub_id, &code)
+                    .await
+            }
             Action::CancelAtEnd(sub_id, cancel) => {
                 let owned = subscriptions::get(&self.inner.db, &sub_id)
                     .await?
