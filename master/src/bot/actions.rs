@@ -61,6 +61,7 @@ pub enum Action {
     ResumeBot(String),
     RestartBot(String),
     ChangeToken(String),
+    AddPanel(String),
     /// Write to platform support.
     Support,
     /// Start the free trial of a package.
@@ -172,6 +173,7 @@ impl Action {
             Action::ResumeBot(sub) => format!("bs:{sub}"),
             Action::RestartBot(sub) => format!("bx:{sub}"),
             Action::ChangeToken(sub) => format!("bt:{sub}"),
+            Action::AddPanel(sub) => format!("pa:{sub}"),
             Action::Support => "sup".to_string(),
             Action::Trial(code) => format!("tri:{code}"),
             Action::StaffAnswer(id) => format!("tr:{id}"),
@@ -220,6 +222,7 @@ impl Action {
             ["bs", sub] if is_code(sub) => Action::ResumeBot(sub.to_string()),
             ["bx", sub] if is_code(sub) => Action::RestartBot(sub.to_string()),
             ["bt", sub] if is_code(sub) => Action::ChangeToken(sub.to_string()),
+            ["pa", sub] if is_code(sub) => Action::AddPanel(sub.to_string()),
             ["sup"] => Action::Support,
             ["tri", code] if is_code(code) => Action::Trial(code.to_string()),
             ["tr", id] if is_code(id) => Action::StaffAnswer(id.to_string()),
@@ -266,6 +269,7 @@ mod tests {
             Action::ResumeBot(ID.into()),
             Action::RestartBot(ID.into()),
             Action::ChangeToken(ID.into()),
+            Action::AddPanel(ID.into()),
             Action::Support,
             Action::Trial("starter".into()),
             Action::StaffAnswer(ID.into()),

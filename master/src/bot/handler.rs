@@ -283,7 +283,8 @@ impl MasterBot {
             control @ (Action::PauseBot(_)
             | Action::ResumeBot(_)
             | Action::RestartBot(_)
-            | Action::ChangeToken(_)) => {
+            | Action::ChangeToken(_)
+            | Action::AddPanel(_)) => {
                 self.answer(&query, None).await;
                 return self.bot_control(&query, &customer, locale, control).await;
             }

@@ -155,6 +155,25 @@ impl MasterBot {
                 tenants::begin_token_change(db, &tenant.id, now).await?;
                 "ask_new_token"
             }
+            Action::AddPanel(_) => {
+                let allowed = subscriptions::get(db, &sub_id)
+                    .await?
+                    .and_then(|s| s.terms.max_panels);
+                let used = tenants::panels(db, &tenant.id).await?.len() as i64;
+                if allowed.is_some_and(|max| used >= max) {
+                    let refusal = crate::billing::Refusal::OverLimit {
+                        limit: crate::billing::refusal::Limit::Panels,
+                        used,
+                        allowed: allowed.unwrap_or_default(),
+                    };
+                    return self.refused_or(chat, locale, refusal.into()).await;
+                }
+                tenants::begin_adding_panel(db, &tenant.id, now).await?;
+                let prompt = crate::tenants::onboarding::Prompt::panel_kind();
+                return self
+                    .send(chat, &screens::onboarding(t, locale, &prompt))
+                    .await;
+            }
             _ => return Ok(()),
         };
         self.sync_now().await;

@@ -574,10 +574,16 @@ pub fn bot_detail(t: &Catalog, locale: Locale, d: &BotDetail) -> Screen {
                 Action::RestartBot(sub.clone()),
             ),
         ]);
-        keyboard.push(vec![Button::action(
-            t.text(locale, "button_change_token", &[]),
-            Action::ChangeToken(sub.clone()),
-        )]);
+        keyboard.push(vec![
+            Button::action(
+                t.text(locale, "button_change_token", &[]),
+                Action::ChangeToken(sub.clone()),
+            ),
+            Button::action(
+                t.text(locale, "button_add_panel", &[]),
+                Action::AddPanel(sub.clone()),
+            ),
+        ]);
     }
     keyboard.push(vec![
         Button::action(

@@ -209,6 +209,19 @@ pub async fn begin_token_change(db: &Db, id: &str, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Asks the dialogue for another panel; it returns to done once the panel logs in.
+pub async fn begin_adding_panel(db: &Db, id: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE tenants SET onboarding_step = 'panel_kind', onboarding_draft = '{}', updated_at = $1
+         WHERE id = $2 AND onboarding_step = 'done'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
 /// Records that the customer was told about the current start (or clears it for a new one).
 pub async fn set_live_notified(db: &Db, id: &str, at: Option<i64>) -> Result<()> {
     sqlx::query("UPDATE tenants SET live_notified_at = $1 WHERE id = $2")

@@ -94,6 +94,11 @@ pub struct Prompt {
 }
 
 impl Prompt {
+    /// The question that starts adding a panel.
+    pub fn panel_kind() -> Prompt {
+        Prompt::say("onboarding_ask_panel_kind").offering(&[Choice::Marzban, Choice::Xui])
+    }
+
     /// The first question, for a bot that was just bought.
     pub fn first() -> Prompt {
         Prompt::say("onboarding_ask_token")
@@ -388,7 +393,13 @@ async fn panel(ctx: &Context<'_>, tenant: &Tenant, password: &str, now: i64) -> 
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Prompt::say("onboarding_done")
+    // A bot already live got one more panel; a new one finished its set-up.
+    let key = if tenant.onboarded_at.is_some() {
+        "panel_added"
+    } else {
+        "onboarding_done"
+    };
+    Ok(Prompt::say(key)
         .with("bot", tenant.bot_username.clone().unwrap_or_default())
         .secret())
 }
