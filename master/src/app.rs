@@ -21,7 +21,8 @@ use crate::notify::Notifier;
 use crate::outbox::{self, args, Channel, NewMessage};
 use crate::tenants::{self, checks::LiveChecks};
 use crate::{texts, Error, Result};
-use provisioner::reconcile::Reconciler;
+use provisioner::reconcile::{Reconciler, ReconcilerSettings};
+use provisioner::runtime::Runtime;
 use serde_json::json;
 use shared::panel::NetworkPolicy;
 use shared::secret::Keyring;
@@ -40,7 +41,9 @@ pub struct RunningApp {
 pub struct Extras {
     pub clock: Arc<dyn Clock>,
     pub panel_policy: NetworkPolicy,
-    pub reconciler: Option<Reconciler>,
+    /// Where tenant bots run, and how the reconcile loop reaches them; `None` = this master
+    /// runs no tenant bots.
+    pub runtime: Option<(Arc<dyn Runtime>, ReconcilerSettings)>,
     /// The tenant-bot image version new instances get.
     pub image_version: Option<String>,
     pub lifecycle: lifecycle::Policy,
@@ -51,7 +54,7 @@ impl Default for Extras {
         Extras {
             clock: Arc::new(SystemClock),
             panel_policy: NetworkPolicy::strict(),
-            reconciler: None,
+            runtime: None,
             image_version: None,
             lifecycle: lifecycle::Policy::default(),
         }
@@ -97,7 +100,7 @@ pub async fn start_with(config: &MasterConfig, extras: Extras) -> Result<Running
         staff_chat: config.staff_chat_id,
         clock: clock.clone(),
         image_version: extras.image_version.clone(),
-        runtime: extras.reconciler.as_ref().map(|r| r.runtime().clone()),
+        runtime: extras.runtime.as_ref().map(|(runtime, _)| runtime.clone()),
     };
     let notifier = Notifier {
         db: db.clone(),
@@ -167,7 +170,23 @@ pub async fn start_with(config: &MasterConfig, extras: Extras) -> Result<Running
         &extras,
         &shutdown,
     )?;
-    if let Some(reconciler) = extras.reconciler.clone() {
+    let reconciler = match (&extras.runtime, &keyring) {
+        (Some((runtime, settings)), Some(keyring)) => Some(Reconciler::new(
+            db.clone(),
+            runtime.clone(),
+            keyring.clone(),
+            settings.clone(),
+        )),
+        (Some(_), None) => {
+            return Err(Error::Config(shared::config::ConfigError::Invalid {
+                key: shared::config::keys::SECRET_KEYS.key,
+                env: shared::config::keys::SECRET_KEYS.env,
+                problem: "is not set: tenant bots' tokens are stored encrypted with it".into(),
+            }))
+        }
+        (None, _) => None,
+    };
+    if let Some(reconciler) = reconciler {
         tasks.spawn(forward_notices(
             db.clone(),
             reconciler.clone(),

@@ -23,6 +23,8 @@ pub struct DemoOptions {
     pub http_listen: SocketAddr,
     pub sandbox_listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The tenant-bot program; `None` looks next to this executable.
+    pub tenant_bot: Option<PathBuf>,
 }
 
 pub struct RunningDemo {
@@ -35,6 +37,8 @@ pub struct RunningDemo {
     pub zarinpal: FakeZarinpal,
     /// Where a person talks to the bots as a Telegram user.
     pub chat_url: String,
+    /// Whether bought bots really start (the tenant-bot program was found next to `madar`).
+    pub runs_tenant_bots: bool,
 }
 
 /// A port to listen on: the given one, or a free one when it is 0 (the address must be known
@@ -139,8 +143,37 @@ pub async fn start(options: &DemoOptions) -> Result<RunningDemo> {
             nowpayments: None,
             stars: true,
         },
+        runtime: shared::config::RuntimeConfig {
+            kind: shared::config::RuntimeKind::None,
+            docker_host: None,
+            tenant_master_url: url::Url::parse("http://127.0.0.1/").expect("a constant URL"),
+            tenant_telegram_api_url: url::Url::parse("http://127.0.0.1/").expect("a constant URL"),
+        },
     };
+    // Tenant bots run as child processes: the tenant-bot program next to this one.
+    let tenant_bot = options
+        .tenant_bot
+        .clone()
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.join("tenant-bot")))
+        })
+        .filter(|path| path.exists());
+    let runtime = tenant_bot.as_ref().map(|binary| {
+        let runtime: std::sync::Arc<dyn provisioner::runtime::Runtime> = std::sync::Arc::new(
+            crate::provisioning::process_runtime(&options.data_dir, binary),
+        );
+        let mut settings = provisioner::reconcile::ReconcilerSettings::new(
+            &sandbox.url(),
+            &format!("http://{http_listen}"),
+        );
+        settings.heartbeat_seconds = 5;
+        settings.interval = std::time::Duration::from_secs(2);
+        (runtime, settings)
+    });
     let extras = app::Extras {
+        runtime,
         // The demo panel runs on this machine; a real operator would not allow loopback.
         panel_policy: NetworkPolicy::strict()
             .allow(NetRule::parse("127.0.0.1").map_err(|e| Error::Sandbox(e.to_string()))?),
@@ -149,6 +182,7 @@ pub async fn start(options: &DemoOptions) -> Result<RunningDemo> {
     };
     let app = app::start_with(&config, extras).await?;
     let chat_url = format!("{}/", sandbox.url());
+    let runs_tenant_bots = tenant_bot.is_some();
     Ok(RunningDemo {
         sandbox,
         app,
@@ -157,6 +191,7 @@ pub async fn start(options: &DemoOptions) -> Result<RunningDemo> {
         marzban,
         zarinpal,
         chat_url,
+        runs_tenant_bots,
     })
 }
 
@@ -173,8 +208,14 @@ impl RunningDemo {
              \u{2022} or with Zarinpal (a demo payment page opens: press Pay), or with Telegram Stars.\n\
              Then set up your bot with:\n\
              \u{2022} bot token: {token}\n\
-             \u{2022} Marzban panel: {panel_url}  user {user}  password {password}\n\n\
+             \u{2022} Marzban panel: {panel_url}  user {user}  password {password}\n\
+             {runtime}\n\n\
              Press Ctrl+C to stop.",
+            runtime = if self.runs_tenant_bots {
+                "When it is set up, the bot starts and @my_vpn_shop_bot answers /start in the chat page."
+            } else {
+                "(Tenant bots do not start: build them too with `cargo build --release -p tenant-bot`.)"
+            },
             bot = self.master_bot.username,
             chat = self.chat_url,
             http = self.app.http_addr,

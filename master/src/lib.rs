@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod mail;
 pub mod notify;
 pub mod outbox;
+pub mod provisioning;
 pub mod support;
 pub mod tenants;
 pub mod texts;

@@ -30,6 +30,12 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ImageAction {
+    /// Build the tenant-bot image from the static binary (docker/build-tenant-bot.sh makes it).
+    Build,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the master bot and the HTTP server (the default when a bot token is configured).
     Serve,
@@ -45,6 +51,11 @@ enum Command {
     },
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// The tenant-bot image.
+    Image {
+        #[command(subcommand)]
+        action: ImageAction,
+    },
     /// Print the version.
     Version,
 }
@@ -72,6 +83,9 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Serve => serve(cli.config).await,
         Command::Migrate => migrate(cli.config).await,
+        Command::Image {
+            action: ImageAction::Build,
+        } => build_image(cli.config).await,
         Command::Demo {
             http_listen,
             sandbox_listen,
@@ -81,6 +95,7 @@ async fn run(cli: Cli) -> ExitCode {
                 http_listen,
                 sandbox_listen,
                 data_dir,
+                tenant_bot: None,
             })
             .await
         }
@@ -135,9 +150,41 @@ async fn serve(file: Option<PathBuf>) -> master::Result<()> {
     )?;
     let stop = CancellationToken::new();
     shared::signals::cancel_on_signal(stop.clone());
-    let app = master::app::start(&config).await?;
+    let extras = master::app::Extras {
+        runtime: master::provisioning::from_config(&config).await?,
+        image_version: Some(master::provisioning::VERSION.to_string()),
+        ..master::app::Extras::default()
+    };
+    let app = master::app::start_with(&config, extras).await?;
     shared::signals::forward(stop, app.shutdown_token());
     app.wait().await
+}
+
+async fn build_image(file: Option<PathBuf>) -> master::Result<()> {
+    let config = load_config(
+        file,
+        Requirements {
+            bot_token: false,
+            secret_keys: false,
+        },
+    )?;
+    let binary = provisioner::image::locate_binary(None);
+    let docker = provisioner::runtime::docker::connect(config.runtime.docker_host.as_deref())
+        .await
+        .map_err(|e| {
+            master::Error::Provisioner(format!("the Docker engine cannot be reached: {e}"))
+        })?;
+    let version = master::provisioning::VERSION;
+    let info = provisioner::image::build_image(&docker, &binary, version)
+        .await
+        .map_err(|e| master::Error::Provisioner(format!("{e} (binary: {})", binary.display())))?;
+    println!(
+        "Built {} ({:.1} MB) from {}",
+        provisioner::image::image_tag(version),
+        info.size_bytes as f64 / 1_000_000.0,
+        binary.display()
+    );
+    Ok(())
 }
 
 async fn migrate(file: Option<PathBuf>) -> master::Result<()> {

@@ -98,6 +98,7 @@ async fn serve_answers_telegram_and_stops_cleanly_on_sigterm() {
         .env("MADAR_TELEGRAM_BOT_TOKEN", &bot.token)
         .env("MADAR_TELEGRAM_API_URL", sandbox.url())
         .env("MADAR_HTTP_LISTEN", "127.0.0.1:0")
+        .env("MADAR_RUNTIME", "none")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -344,6 +344,27 @@ pub mod keys {
         "sell for Telegram Stars too: true or false (default false)",
     );
 
+    pub const RUNTIME: Setting = Setting::new(
+        "runtime.kind",
+        "MADAR_RUNTIME",
+        "where tenant bots run: docker (default), process (child processes, no isolation) or none",
+    );
+    pub const RUNTIME_DOCKER_HOST: Setting = Setting::new(
+        "runtime.docker_host",
+        "MADAR_RUNTIME_DOCKER_HOST",
+        "Docker engine: unix:///var/run/docker.sock (default) or tcp://host:2375",
+    );
+    pub const RUNTIME_TENANT_MASTER_URL: Setting = Setting::new(
+        "runtime.tenant_master_url",
+        "MADAR_RUNTIME_TENANT_MASTER_URL",
+        "how tenant bots reach this master for heartbeats (default: http.public_url)",
+    );
+    pub const RUNTIME_TENANT_TELEGRAM_API_URL: Setting = Setting::new(
+        "runtime.tenant_telegram_api_url",
+        "MADAR_RUNTIME_TENANT_TELEGRAM_API_URL",
+        "the Bot API server tenant bots use (default: telegram.api_url)",
+    );
+
     pub const ALL: &[Setting] = &[
         DATA_DIR,
         DATABASE_URL,
@@ -368,6 +389,10 @@ pub mod keys {
         PAYMENTS_NOWPAYMENTS_IPN_SECRET,
         PAYMENTS_NOWPAYMENTS_URL,
         PAYMENTS_STARS,
+        RUNTIME,
+        RUNTIME_DOCKER_HOST,
+        RUNTIME_TENANT_MASTER_URL,
+        RUNTIME_TENANT_TELEGRAM_API_URL,
     ];
 }
 
@@ -398,6 +423,23 @@ pub struct MasterConfig {
     /// Where browsers and gateways reach this server (payment callbacks).
     pub public_url: url::Url,
     pub payments: PaymentsConfig,
+    pub runtime: RuntimeConfig,
+}
+
+/// Where tenant bots run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    Docker,
+    Process,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub kind: RuntimeKind,
+    pub docker_host: Option<String>,
+    pub tenant_master_url: url::Url,
+    pub tenant_telegram_api_url: url::Url,
 }
 
 /// Which payment methods are on, and their keys.
@@ -553,6 +595,25 @@ impl MasterConfig {
                     .map_err(|e| HTTP_PUBLIC_URL.invalid(e.to_string()))?,
             };
         let payments = payments_config(s)?;
+        let runtime = RuntimeConfig {
+            kind: match s.raw(&RUNTIME) {
+                None | Some("docker") => RuntimeKind::Docker,
+                Some("process") => RuntimeKind::Process,
+                Some("none") => RuntimeKind::None,
+                Some(other) => {
+                    return Err(RUNTIME.invalid(format!(
+                        "must be docker, process or none, but it is `{other}`"
+                    )))
+                }
+            },
+            docker_host: s.string(&RUNTIME_DOCKER_HOST),
+            tenant_master_url: s
+                .parsed::<url::Url>(&RUNTIME_TENANT_MASTER_URL, "a URL like http://172.17.0.1:8080")?
+                .unwrap_or_else(|| public_url.clone()),
+            tenant_telegram_api_url: s
+                .parsed::<url::Url>(&RUNTIME_TENANT_TELEGRAM_API_URL, "a URL like https://api.telegram.org")?
+                .unwrap_or_else(|| telegram_api_url.clone()),
+        };
 
         Ok(MasterConfig {
             data_dir,
@@ -569,6 +630,7 @@ impl MasterConfig {
             smtp,
             public_url,
             payments,
+            runtime,
         })
     }
 }

@@ -66,6 +66,12 @@ pub async fn world_full(
         smtp: None,
         public_url: url::Url::parse("http://127.0.0.1/").expect("a constant URL"),
         payments: shared::config::PaymentsConfig::default(),
+        runtime: shared::config::RuntimeConfig {
+            kind: shared::config::RuntimeKind::None,
+            docker_host: None,
+            tenant_master_url: url::Url::parse("http://127.0.0.1/").expect("a constant URL"),
+            tenant_telegram_api_url: url::Url::parse("http://127.0.0.1/").expect("a constant URL"),
+        },
     };
     adjust(&mut config);
     let app = app::start_with(&config, extras()).await.unwrap();
