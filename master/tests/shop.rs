@@ -63,7 +63,7 @@ async fn shop(
                 nowpayments_url,
             ));
         },
-        extras,
+        |_: &str| extras(),
     )
     .await
 }

@@ -26,7 +26,7 @@ async fn with_staff(engine: Engine) -> Option<(World, i64, i64)> {
             c.payments.cards =
                 vec![CardAccount::new("6037991234567810", "Reza Tehrani", "Bank Melli").unwrap()];
         },
-        Extras::default,
+        |_: &str| Extras::default(),
     )
     .await?;
     let group = w
@@ -241,7 +241,7 @@ async fn a_customer_pays_in_telegram_stars(engine: Engine) {
             c.secret_keys = vec![Keyring::generate_key_line("k1")];
             c.payments.stars = true;
         },
-        Extras::default,
+        |_: &str| Extras::default(),
     )
     .await
     else {

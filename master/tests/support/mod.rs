@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use master::app::{self, RunningApp};
@@ -26,7 +27,7 @@ pub struct World {
     pub app: Option<RunningApp>,
     pub config: MasterConfig,
     pub test_db: TestDb,
-    pub extras: fn() -> app::Extras,
+    pub extras: MakeExtras,
 }
 
 /// A running master against the sandbox, or `None` when the engine is not available here
@@ -36,15 +37,19 @@ pub async fn world(engine: Engine) -> Option<World> {
 }
 
 pub async fn world_with(engine: Engine, adjust: impl FnOnce(&mut MasterConfig)) -> Option<World> {
-    world_full(engine, adjust, app::Extras::default).await
+    world_full(engine, adjust, |_: &str| app::Extras::default()).await
 }
+
+/// Makes the app's extras for every (re)start, given the sandbox's URL.
+pub type MakeExtras = Arc<dyn Fn(&str) -> app::Extras + Send + Sync>;
 
 /// A world with everything adjustable; `extras` is called for every (re)start of the app.
 pub async fn world_full(
     engine: Engine,
     adjust: impl FnOnce(&mut MasterConfig),
-    extras: fn() -> app::Extras,
+    extras: impl Fn(&str) -> app::Extras + Send + Sync + 'static,
 ) -> Option<World> {
+    let extras: MakeExtras = Arc::new(extras);
     let test_db = TestDb::fresh(engine, Schema::Master).await?;
     let sandbox = Sandbox::start(local(0), SandboxOptions::fast_for_tests())
         .await
@@ -74,7 +79,9 @@ pub async fn world_full(
         },
     };
     adjust(&mut config);
-    let app = app::start_with(&config, extras()).await.unwrap();
+    let app = app::start_with(&config, extras(&sandbox.url()))
+        .await
+        .unwrap();
     Some(World {
         sandbox,
         control,
@@ -197,11 +204,8 @@ impl World {
         if let Some(app) = self.app.take() {
             app.shutdown().await.unwrap();
         }
-        self.app = Some(
-            app::start_with(&self.config, (self.extras)())
-                .await
-                .unwrap(),
-        );
+        let extras = (self.extras)(&self.sandbox.url());
+        self.app = Some(app::start_with(&self.config, extras).await.unwrap());
     }
 
     pub async fn stop(mut self) {
