@@ -18,7 +18,11 @@ use crate::db::{now_unix, Db, DbError};
 
 /// Seconds a getUpdates call waits for news before returning empty.
 pub const POLL_TIMEOUT_SECS: u32 = 25;
-const OFFSET_KEY: &str = "telegram.next_update_id";
+/// The offset is kept per bot: a new token for another bot starts from that bot's own updates.
+fn offset_key(bot: &Bot) -> String {
+    let bot_id = bot.token().split(':').next().unwrap_or_default();
+    format!("telegram.next_update_id:{bot_id}")
+}
 /// How many times a request that hit Telegram's rate limit is tried again.
 const RATE_LIMIT_RETRIES: usize = 3;
 
@@ -87,7 +91,8 @@ pub async fn poll<H: UpdateHandler>(
 ) -> Result<(), PollingError> {
     // A webhook left over from an earlier configuration would make getUpdates fail with 409.
     bot.delete_webhook().await?;
-    let mut offset = load_offset(&db).await?;
+    let key = offset_key(&bot);
+    let mut offset = load_offset(&db, &key).await?;
     let mut backoff = Duration::from_millis(250);
     loop {
         let request = bot
@@ -107,7 +112,7 @@ pub async fn poll<H: UpdateHandler>(
                 };
                 handle_batch(&handler, updates).await;
                 offset = next_offset(last);
-                save_offset(&db, offset).await?;
+                save_offset(&db, &key, offset).await?;
             }
             Err(RequestError::RetryAfter(after)) => {
                 tokio::time::sleep(after.duration()).await;
@@ -161,20 +166,20 @@ pub async fn handle_batch<H: UpdateHandler>(handler: &H, updates: Vec<Update>) {
     }
 }
 
-async fn load_offset(db: &Db) -> Result<i32, PollingError> {
+async fn load_offset(db: &Db, key: &str) -> Result<i32, PollingError> {
     let value: Option<String> = sqlx::query_scalar("SELECT value FROM bot_state WHERE name = $1")
-        .bind(OFFSET_KEY)
+        .bind(key)
         .fetch_optional(db.pool())
         .await?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
-async fn save_offset(db: &Db, offset: i32) -> Result<(), PollingError> {
+async fn save_offset(db: &Db, key: &str, offset: i32) -> Result<(), PollingError> {
     sqlx::query(
         "INSERT INTO bot_state (name, value, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
     )
-    .bind(OFFSET_KEY)
+    .bind(key)
     .bind(offset.to_string())
     .bind(now_unix())
     .execute(db.pool())
