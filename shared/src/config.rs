@@ -608,10 +608,16 @@ impl MasterConfig {
             },
             docker_host: s.string(&RUNTIME_DOCKER_HOST),
             tenant_master_url: s
-                .parsed::<url::Url>(&RUNTIME_TENANT_MASTER_URL, "a URL like http://172.17.0.1:8080")?
+                .parsed::<url::Url>(
+                    &RUNTIME_TENANT_MASTER_URL,
+                    "a URL like http://172.17.0.1:8080",
+                )?
                 .unwrap_or_else(|| public_url.clone()),
             tenant_telegram_api_url: s
-                .parsed::<url::Url>(&RUNTIME_TENANT_TELEGRAM_API_URL, "a URL like https://api.telegram.org")?
+                .parsed::<url::Url>(
+                    &RUNTIME_TENANT_TELEGRAM_API_URL,
+                    "a URL like https://api.telegram.org",
+                )?
                 .unwrap_or_else(|| telegram_api_url.clone()),
         };
 
