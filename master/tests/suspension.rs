@@ -1,6 +1,7 @@
 //! Moving the clock over a live tenant: an unpaid subscription is suspended and its bot
-//! stops; a payment brings the bot back with its data. Tenant bots run as processes here
-//! (the Docker runtime has its own tests in the provisioner). On SQLite and PostgreSQL.
+//! stops; a payment brings the bot back with its data. Once with tenant bots as processes,
+//! once as real Docker containers (reaching the sandbox and the master through forwarders on
+//! a network of the test's own). On SQLite and PostgreSQL.
 
 mod support;
 
@@ -44,8 +45,151 @@ fn policy() -> NetworkPolicy {
     NetworkPolicy::strict().allow(NetRule::parse("127.0.0.1").unwrap())
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Where {
+    Processes,
+    Containers,
+}
+
+/// Forwards TCP connections from `listen` to `target`: containers on the test's network
+/// reach the loopback sandbox and master this way, and nothing leaves the machine.
+fn forward(listen: std::net::IpAddr, target: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind((listen, 0)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Removes every container, volume and network of one test run, even after a panic.
+struct DockerCleanup(String);
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        let label = format!("label=madar.test-run={}", self.0);
+        let script = format!(
+            "docker ps -aq --filter {label} | xargs -r docker rm -f >/dev/null; \
+             docker volume ls -q --filter {label} | xargs -r docker volume rm >/dev/null; \
+             docker network ls -q --filter {label} | xargs -r docker network rm >/dev/null"
+        );
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .status();
+    }
+}
+
+/// The Docker side: the engine, the static binary, an image, and the test's own network.
+async fn docker_setup(
+    run: &str,
+) -> Option<(
+    Arc<dyn provisioner::runtime::Runtime>,
+    std::net::IpAddr,
+    String,
+)> {
+    use bollard::models::NetworkCreateRequest;
+    use provisioner::runtime::docker::{DockerRuntime, DockerSettings, SubnetPool};
+    let docker = match provisioner::runtime::docker::connect(None).await {
+        Ok(docker) => docker,
+        Err(e) if shared::testdb::running_in_ci() => {
+            panic!("CI=true but Docker is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("NOTE: Docker half skipped: {e}");
+            return None;
+        }
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let binary = root.join(provisioner::image::STATIC_BINARY_PATH);
+    if !binary.exists() {
+        if shared::testdb::running_in_ci() {
+            panic!(
+                "CI=true but {} is missing: run docker/build-tenant-bot.sh",
+                binary.display()
+            );
+        }
+        eprintln!("NOTE: Docker half skipped: {} is missing", binary.display());
+        return None;
+    }
+    let version = "0.1.0-master-test".to_string();
+    provisioner::image::build_image(&docker, &binary, &version)
+        .await
+        .unwrap();
+    let labels = std::collections::HashMap::from([
+        ("madar.managed".to_string(), "true".to_string()),
+        ("madar.test-run".to_string(), run.to_string()),
+    ]);
+    let network = docker
+        .create_network(NetworkCreateRequest {
+            name: format!("madar-test-{run}-services"),
+            driver: Some("bridge".into()),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let inspected = docker
+        .inspect_network(
+            &network.id,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    let gateway: std::net::IpAddr = inspected
+        .ipam
+        .and_then(|i| i.config)
+        .and_then(|c| c.into_iter().find_map(|c| c.gateway))
+        .and_then(|g| g.parse().ok())
+        .expect("the test network has a gateway");
+    let runtime = DockerRuntime::from_client(
+        docker,
+        DockerSettings {
+            extra_labels: std::collections::BTreeMap::from([(
+                "madar.test-run".to_string(),
+                run.to_string(),
+            )]),
+            stop_grace: Duration::from_secs(5),
+            tenant_subnets: Some(SubnetPool::DEFAULT),
+            tenant_bot_binary: Some(binary),
+            ..DockerSettings::default()
+        },
+    );
+    Some((Arc::new(runtime), gateway, version))
+}
+
 async fn an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data(engine: Engine) {
-    let Some(binary) = tenant_bot() else { return };
+    unpaid_and_back(engine, Where::Processes).await
+}
+
+async fn an_unpaid_container_is_stopped_and_a_payment_brings_it_back_with_its_data(engine: Engine) {
+    unpaid_and_back(engine, Where::Containers).await
+}
+
+async fn unpaid_and_back(engine: Engine, place: Where) {
+    let run = shared::db::new_id()[20..].to_string();
+    let _cleanup = DockerCleanup(run.clone());
+    let (binary, docker) = match place {
+        Where::Processes => match tenant_bot() {
+            Some(binary) => (binary, None),
+            None => return,
+        },
+        Where::Containers => match docker_setup(&run).await {
+            Some(setup) => (PathBuf::new(), Some(setup)),
+            None => return,
+        },
+    };
+    let image_version = docker
+        .as_ref()
+        .map(|(_, _, v)| v.clone())
+        .unwrap_or_else(|| "0.1.0".into());
     let clock = ManualClock::at(shared::db::now_unix());
     let key = Keyring::generate_key_line("k1");
     let data = tempfile::tempdir().unwrap();
@@ -58,18 +202,36 @@ async fn an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data(eng
     let extras = {
         let (clock, data, master_url) =
             (clock.clone(), data.path().to_path_buf(), master_url.clone());
+        let (docker, image_version) = (docker.clone(), image_version.clone());
         move |sandbox_url: &str| {
-            let runtime: Arc<dyn provisioner::runtime::Runtime> =
-                Arc::new(master::provisioning::process_runtime(&data, &binary));
             let mut settings =
                 provisioner::reconcile::ReconcilerSettings::new(sandbox_url, &master_url);
             settings.heartbeat_seconds = 1;
             settings.interval = Duration::from_millis(500);
+            let runtime: Arc<dyn provisioner::runtime::Runtime> = match &docker {
+                None => Arc::new(master::provisioning::process_runtime(&data, &binary)),
+                Some((runtime, gateway, _)) => {
+                    // Containers reach the loopback sandbox and master through the gateway.
+                    let sandbox_addr = url::Url::parse(sandbox_url)
+                        .unwrap()
+                        .socket_addrs(|| None)
+                        .unwrap()[0];
+                    let master_addr = url::Url::parse(&master_url)
+                        .unwrap()
+                        .socket_addrs(|| None)
+                        .unwrap()[0];
+                    settings.tenant_telegram_api_url =
+                        format!("http://{}", forward(*gateway, sandbox_addr));
+                    settings.tenant_master_url =
+                        format!("http://{}", forward(*gateway, master_addr));
+                    runtime.clone()
+                }
+            };
             Extras {
                 clock: Arc::new(clock.clone()),
                 panel_policy: policy(),
                 runtime: Some((runtime, settings)),
-                image_version: Some("0.1.0".into()),
+                image_version: Some(image_version.clone()),
                 ..Extras::default()
             }
         }
@@ -173,7 +335,7 @@ async fn an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data(eng
             .await
             .unwrap();
     }
-    master::tenants::desired::sync(&db, &keyring, "0.1.0", clock.now())
+    master::tenants::desired::sync(&db, &keyring, &image_version, clock.now())
         .await
         .unwrap();
 
@@ -205,7 +367,7 @@ async fn an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data(eng
             .status,
         Status::Suspended
     );
-    master::tenants::desired::sync(&db, &keyring, "0.1.0", clock.now())
+    master::tenants::desired::sync(&db, &keyring, &image_version, clock.now())
         .await
         .unwrap();
     assert_eq!(
@@ -238,7 +400,7 @@ async fn an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data(eng
             .status,
         Status::Active
     );
-    master::tenants::desired::sync(&db, &keyring, "0.1.0", clock.now())
+    master::tenants::desired::sync(&db, &keyring, &image_version, clock.now())
         .await
         .unwrap();
     let answer = w
@@ -253,8 +415,30 @@ async fn an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data(eng
         .await
         .unwrap();
     assert!(answer.body().contains("Sara VPN"), "{}", answer.body());
-    let kept = data.path().join("tenants").join(&tenant.id);
-    assert!(kept.exists(), "the bot's data was kept: {}", kept.display());
+    match place {
+        Where::Processes => {
+            let kept = data.path().join("tenants").join(&tenant.id);
+            assert!(kept.exists(), "the bot's data was kept: {}", kept.display());
+        }
+        Where::Containers => {
+            let volumes = std::process::Command::new("docker")
+                .args([
+                    "volume",
+                    "ls",
+                    "-q",
+                    "--filter",
+                    &format!("label=madar.test-run={run}"),
+                ])
+                .output()
+                .unwrap();
+            let volumes = String::from_utf8_lossy(&volumes.stdout);
+            assert_eq!(
+                volumes.lines().count(),
+                1,
+                "one data volume, kept: {volumes}"
+            );
+        }
+    }
 
     w.stop().await;
 }
@@ -290,4 +474,7 @@ where
     }
 }
 
-shared::on_both_engines!(an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data);
+shared::on_both_engines!(
+    an_unpaid_bot_is_stopped_and_a_payment_brings_it_back_with_its_data,
+    an_unpaid_container_is_stopped_and_a_payment_brings_it_back_with_its_data,
+);
