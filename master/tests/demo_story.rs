@@ -145,5 +145,20 @@ async fn a_customer_buys_starter_and_their_bot_answers_start() {
     let welcome = wait_for(&control, &shop, customer, "Welcome to").await;
     assert!(welcome.body().contains("My VPN Shop"), "{}", welcome.body());
 
+    // Tara sees her bot in "My bots": running, with the end user its heartbeat reported.
+    control.send(&master, tara, "/mybots").await.unwrap();
+    let bots = wait_for(&control, &master, tara, "My bots").await;
+    press(&control, &master, tara, &bots, "⚙️").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let page = wait_for(&control, &master, tara, "Bot state").await;
+        if page.body().contains("End users: 1 of 100") && page.body().contains("running") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", page.body());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        press(&control, &master, tara, &page, "Refresh").await;
+    }
+
     running.shutdown().await.unwrap();
 }

@@ -137,6 +137,7 @@ pub struct Instance {
     pub heartbeat_version: Option<String>,
     pub bot_started_at: Option<i64>,
     pub updates_handled: Option<i64>,
+    pub end_users: Option<i64>,
     pub healthy: bool,
     pub deleted_at: Option<i64>,
     pub purge_after: Option<i64>,
@@ -538,6 +539,9 @@ pub struct Heartbeat {
     pub bot_username: String,
     pub started_at: i64,
     pub updates_handled: i64,
+    /// End users in the bot's database; older bots do not send it.
+    #[serde(default)]
+    pub end_users: Option<i64>,
 }
 
 /// Records a heartbeat when `api_key` is the tenant's current key. Returns false otherwise.
@@ -548,7 +552,7 @@ pub(crate) async fn record_heartbeat(
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE instances SET last_heartbeat_at = $3, heartbeat_version = $4, bot_username = $5, \
-         bot_started_at = $6, updates_handled = $7, healthy = 1 \
+         bot_started_at = $6, updates_handled = $7, end_users = COALESCE($8, end_users), healthy = 1 \
          WHERE tenant_id = $1 AND api_key_hash = $2 AND desired <> 'deleted'",
     )
     .bind(&beat.tenant_id)
@@ -558,6 +562,7 @@ pub(crate) async fn record_heartbeat(
     .bind(&beat.bot_username)
     .bind(beat.started_at)
     .bind(beat.updates_handled)
+    .bind(beat.end_users)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -590,6 +595,7 @@ fn from_row(row: &Row) -> Result<Instance, StoreError> {
         heartbeat_version: row.try_get("heartbeat_version")?,
         bot_started_at: row.try_get("bot_started_at")?,
         updates_handled: row.try_get("updates_handled")?,
+        end_users: row.try_get("end_users")?,
         healthy: healthy != 0,
         deleted_at: row.try_get("deleted_at")?,
         purge_after: row.try_get("purge_after")?,

@@ -48,6 +48,7 @@ pub async fn start(config: &TenantConfig) -> Result<RunningTenantBot> {
             bot_username: bot_username.clone(),
             started_at: now_unix(),
             updates_handled: 0,
+            end_users: None,
         };
         let (bot, token) = (bot.clone(), shutdown.clone());
         tasks.spawn(async move {

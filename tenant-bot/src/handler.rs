@@ -45,6 +45,14 @@ impl TenantBot {
         &self.inner.bot
     }
 
+    /// End users in this bot's database, for the master; `None` when it cannot be read now.
+    pub async fn end_users(&self) -> Option<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM end_users")
+            .fetch_one(self.inner.db.pool())
+            .await
+            .ok()
+    }
+
     pub fn updates_handled(&self) -> u64 {
         self.inner.updates_handled.load(Ordering::Relaxed)
     }

@@ -15,6 +15,7 @@ pub struct Heartbeat {
     pub bot_username: String,
     pub started_at: i64,
     pub updates_handled: u64,
+    pub end_users: Option<i64>,
 }
 
 pub struct HeartbeatSender {
@@ -73,6 +74,7 @@ impl HeartbeatSender {
             }
             let beat = Heartbeat {
                 updates_handled: bot.updates_handled(),
+                end_users: bot.end_users().await,
                 ..template.clone()
             };
             self.send(&beat).await;

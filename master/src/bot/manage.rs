@@ -93,6 +93,10 @@ impl MasterBot {
             up_since: instance.as_ref().and_then(|i| i.bot_started_at),
             version: instance.as_ref().and_then(|i| i.heartbeat_version.clone()),
             updates_handled: instance.as_ref().and_then(|i| i.updates_handled),
+            end_users: instance
+                .as_ref()
+                .and_then(|i| i.end_users)
+                .map(|count| (count, sub.terms.max_end_users)),
             limits,
             paused: tenant.as_ref().is_some_and(|t| t.paused),
             cancel_at_period_end: sub.cancel_at_period_end,
@@ -318,10 +322,19 @@ impl MasterBot {
         for tenant in &tenants {
             panels += tenants::panels(db, &tenant.id).await?.len() as i64;
         }
-        // End users are counted by the tenant bots themselves; none are reported yet.
+        // End users are counted by the tenant bots themselves and reported in heartbeats.
+        let mut end_users = 0;
+        for tenant in &tenants {
+            if let Some(instance) = provisioner::store::get(db, &tenant.id)
+                .await
+                .map_err(|e| crate::Error::Provisioner(e.to_string()))?
+            {
+                end_users += instance.end_users.unwrap_or(0);
+            }
+        }
         let usage = subscriptions::Usage {
             bots: tenants.len() as i64,
-            end_users: 0,
+            end_users,
             panels,
         };
         match subscriptions::schedule_downgrade(db, &sub, &package, usage, self.now()).await {

@@ -512,6 +512,8 @@ pub struct BotDetail {
     pub up_since: Option<i64>,
     pub version: Option<String>,
     pub updates_handled: Option<i64>,
+    /// End users the bot reports, and the package's limit (`None` = unlimited).
+    pub end_users: Option<(i64, Option<i64>)>,
     pub limits: String,
     pub paused: bool,
     pub controllable: bool,
@@ -549,6 +551,22 @@ pub fn bot_detail(t: &Catalog, locale: Locale, d: &BotDetail) -> Screen {
     if let Some(version) = &d.version {
         text.push('\n');
         text.push_str(&t.text(locale, "bot_version", &[("version", Arg::Code(version))]));
+    }
+    if let Some((count, limit)) = d.end_users {
+        text.push('\n');
+        let line = match limit {
+            Some(limit) => t.text(
+                locale,
+                "bot_end_users",
+                &[("count", Arg::Number(count)), ("limit", Arg::Number(limit))],
+            ),
+            None => t.text(
+                locale,
+                "bot_end_users_unlimited",
+                &[("count", Arg::Number(count))],
+            ),
+        };
+        text.push_str(&line);
     }
     if let Some(updates) = d.updates_handled {
         text.push('\n');
