@@ -8,8 +8,8 @@ use std::sync::Arc;
 use shared::clock::{Clock, SystemClock};
 use shared::config::{MasterConfig, UpdateMode};
 use shared::db::{Db, Schema};
+use shared::service::Service;
 use shared::telegram::polling;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::bot::{runner, MasterBot, Services};
@@ -32,8 +32,7 @@ pub struct RunningApp {
     pub http_addr: SocketAddr,
     pub bot_username: String,
     pub db: Db,
-    shutdown: CancellationToken,
-    tasks: JoinSet<Result<()>>,
+    service: Service<Error>,
 }
 
 /// What a caller may set besides the configuration: the clock (tests move it), the panel
@@ -125,8 +124,8 @@ pub async fn start_with(config: &MasterConfig, extras: Extras) -> Result<Running
             source,
         })?;
     let http_addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks = Service::new(|e| Error::Io(std::io::Error::other(e)));
+    let shutdown = tasks.token();
 
     let webhook = match &config.update_mode {
         UpdateMode::LongPolling => {
@@ -221,15 +220,14 @@ pub async fn start_with(config: &MasterConfig, extras: Extras) -> Result<Running
         http_addr,
         bot_username,
         db,
-        shutdown,
-        tasks,
+        service: tasks,
     })
 }
 
 /// The time-based jobs: lifecycle every five minutes; desired state and card auto-approval
 /// every fifteen seconds.
 fn spawn_jobs(
-    tasks: &mut JoinSet<Result<()>>,
+    tasks: &mut Service<Error>,
     db: &Db,
     gateways: &Arc<Gateways>,
     keyring: Option<Keyring>,
@@ -324,42 +322,20 @@ fn mode_name(mode: &UpdateMode) -> &'static str {
 impl RunningApp {
     /// A token that stops the app when cancelled (e.g. from a signal handler).
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.service.token()
     }
 
     /// Runs until shutdown is asked for or a part of the app fails; then stops the rest.
-    pub async fn wait(mut self) -> Result<()> {
-        let first = tokio::select! {
-            _ = self.shutdown.cancelled() => Ok(()),
-            Some(joined) = self.tasks.join_next() => flatten(joined),
-        };
-        self.shutdown.cancel();
-        let rest = self.finish().await;
-        first.and(rest)
-    }
-
-    /// Stops receiving updates and serving HTTP, and waits for both to finish.
-    pub async fn shutdown(mut self) -> Result<()> {
-        self.shutdown.cancel();
-        self.finish().await
-    }
-
-    async fn finish(&mut self) -> Result<()> {
-        let mut result = Ok(());
-        while let Some(joined) = self.tasks.join_next().await {
-            if let Err(e) = flatten(joined) {
-                tracing::error!(error = %e, "a part of the master failed while stopping");
-                result = Err(e);
-            }
-        }
+    pub async fn wait(self) -> Result<()> {
+        let result = self.service.wait().await;
         self.db.close().await;
         result
     }
-}
 
-fn flatten(joined: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
-    match joined {
-        Ok(result) => result,
-        Err(e) => Err(Error::Io(std::io::Error::other(e))),
+    /// Stops receiving updates, serving HTTP and running jobs, and waits for them.
+    pub async fn shutdown(self) -> Result<()> {
+        let result = self.service.shutdown().await;
+        self.db.close().await;
+        result
     }
 }

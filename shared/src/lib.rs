@@ -9,6 +9,7 @@ pub mod money;
 pub mod panel;
 pub mod payment;
 pub mod secret;
+pub mod service;
 pub mod signals;
 pub mod telegram;
 pub mod telemetry;

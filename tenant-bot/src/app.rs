@@ -1,9 +1,9 @@
 //! Starting and stopping the tenant bot: database, Telegram, heartbeats.
 
 use shared::db::{now_unix, Db, Schema};
+use shared::service::Service;
 use shared::telegram::polling;
 use teloxide::types::AllowedUpdate;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TenantConfig;
@@ -14,8 +14,7 @@ use crate::{texts, Result};
 pub struct RunningTenantBot {
     pub bot_username: String,
     pub db: Db,
-    shutdown: CancellationToken,
-    tasks: JoinSet<Result<()>>,
+    service: Service<crate::Error>,
 }
 
 pub async fn start(config: &TenantConfig) -> Result<RunningTenantBot> {
@@ -26,8 +25,8 @@ pub async fn start(config: &TenantConfig) -> Result<RunningTenantBot> {
     let bot_username = me.username().to_string();
     let bot = TenantBot::new(telegram, db.clone(), texts, me.first_name.clone());
 
-    let shutdown = CancellationToken::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks = Service::new(|e| crate::Error::Io(std::io::Error::other(e)));
+    let shutdown = tasks.token();
     {
         let (bot, db, token) = (bot.clone(), db.clone(), shutdown.clone());
         tasks.spawn(async move {
@@ -60,47 +59,25 @@ pub async fn start(config: &TenantConfig) -> Result<RunningTenantBot> {
     Ok(RunningTenantBot {
         bot_username,
         db,
-        shutdown,
-        tasks,
+        service: tasks,
     })
 }
 
 impl RunningTenantBot {
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.service.token()
     }
 
     /// Runs until shutdown is asked for or a part fails; then stops the rest.
-    pub async fn wait(mut self) -> Result<()> {
-        let first = tokio::select! {
-            _ = self.shutdown.cancelled() => Ok(()),
-            Some(joined) = self.tasks.join_next() => flatten(joined),
-        };
-        self.shutdown.cancel();
-        let rest = self.finish().await;
-        first.and(rest)
-    }
-
-    pub async fn shutdown(mut self) -> Result<()> {
-        self.shutdown.cancel();
-        self.finish().await
-    }
-
-    async fn finish(&mut self) -> Result<()> {
-        let mut result = Ok(());
-        while let Some(joined) = self.tasks.join_next().await {
-            if let Err(e) = flatten(joined) {
-                result = Err(e);
-            }
-        }
+    pub async fn wait(self) -> Result<()> {
+        let result = self.service.wait().await;
         self.db.close().await;
         result
     }
-}
 
-fn flatten(joined: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
-    match joined {
-        Ok(result) => result,
-        Err(e) => Err(crate::Error::Io(std::io::Error::other(e))),
+    pub async fn shutdown(self) -> Result<()> {
+        let result = self.service.shutdown().await;
+        self.db.close().await;
+        result
     }
 }

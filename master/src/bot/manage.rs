@@ -6,20 +6,9 @@ use teloxide::types::{CallbackQuery, ChatId};
 use super::actions::Action;
 use super::handler::MasterBot;
 use super::screens::{self, BotDetail, Screen};
-use crate::billing::subscriptions::{self, Status};
+use crate::billing::subscriptions;
 use crate::customers::Customer;
 use crate::{tenants, Result};
-
-fn status_key(status: Status) -> &'static str {
-    match status {
-        Status::Trial => "subscription_status_trial",
-        Status::Active => "subscription_status_active",
-        Status::Grace => "subscription_status_grace",
-        Status::Suspended => "subscription_status_suspended",
-        Status::Cancelled => "subscription_status_cancelled",
-        Status::Deleted => "subscription_status_deleted",
-    }
-}
 
 impl MasterBot {
     pub(super) async fn bot_detail(
@@ -86,7 +75,7 @@ impl MasterBot {
                 Locale::Fa => sub.terms.name_fa.clone(),
                 Locale::En => sub.terms.name_en.clone(),
             },
-            status_key: status_key(sub.status),
+            status_key: screens::status_key(sub.status),
             ends_at: sub.current_period_end,
             state: instance.as_ref().map(|i| i.state.as_str().to_string()),
             reason: instance.as_ref().and_then(|i| i.reason.clone()),

@@ -438,6 +438,19 @@ pub fn checkout_redirect(t: &Catalog, locale: Locale, url: &str, amount: Money) 
     }
 }
 
+/// The text key naming a subscription's status.
+pub fn status_key(status: crate::billing::subscriptions::Status) -> &'static str {
+    use crate::billing::subscriptions::Status;
+    match status {
+        Status::Trial => "subscription_status_trial",
+        Status::Active => "subscription_status_active",
+        Status::Grace => "subscription_status_grace",
+        Status::Suspended => "subscription_status_suspended",
+        Status::Cancelled => "subscription_status_cancelled",
+        Status::Deleted => "subscription_status_deleted",
+    }
+}
+
 /// One subscription in "My bots".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotRow {

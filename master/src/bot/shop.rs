@@ -31,17 +31,6 @@ fn currency_of(method: Method) -> Currency {
     }
 }
 
-fn status_key(status: Status) -> &'static str {
-    match status {
-        Status::Trial => "subscription_status_trial",
-        Status::Active => "subscription_status_active",
-        Status::Grace => "subscription_status_grace",
-        Status::Suspended => "subscription_status_suspended",
-        Status::Cancelled => "subscription_status_cancelled",
-        Status::Deleted => "subscription_status_deleted",
-    }
-}
-
 impl MasterBot {
     pub(super) async fn periods_new(&self, locale: Locale, code: &str) -> Result<Option<Screen>> {
         let Some(package) = packages::on_sale_by_code(&self.inner.db, code).await? else {
@@ -222,7 +211,7 @@ impl MasterBot {
                 subscription_id: sub.id.clone(),
                 bot,
                 package,
-                status_key: status_key(sub.status),
+                status_key: screens::status_key(sub.status),
                 ends_at: sub.current_period_end,
                 renewable: sub.status != Status::Cancelled,
             });
