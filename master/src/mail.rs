@@ -11,9 +11,7 @@ const EN: &str = include_str!("../../templates/mail/en.toml");
 
 /// The built-in email texts, checked for agreement between languages.
 pub fn catalog() -> Result<Catalog, I18nError> {
-    let catalog = Catalog::from_sources(&[(Locale::Fa, FA), (Locale::En, EN)])?;
-    catalog.check_consistency()?;
-    Ok(catalog)
+    shared::i18n::fa_en_catalog(FA, EN)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,13 @@
 //! The master bot's texts, compiled into the binary from `templates/bot/master/`.
 
-use shared::i18n::{Catalog, I18nError, Locale};
+use shared::i18n::{Catalog, I18nError};
 
 const FA: &str = include_str!("../../templates/bot/master/fa.toml");
 const EN: &str = include_str!("../../templates/bot/master/en.toml");
 
 /// Parses the built-in catalog and checks that both languages have the same keys and placeholders.
 pub fn catalog() -> Result<Catalog, I18nError> {
-    let catalog = Catalog::from_sources(&[(Locale::Fa, FA), (Locale::En, EN)])?;
-    catalog.check_consistency()?;
-    Ok(catalog)
+    shared::i18n::fa_en_catalog(FA, EN)
 }
 
 #[cfg(test)]

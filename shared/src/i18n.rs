@@ -228,6 +228,14 @@ impl Arg<'_> {
     }
 }
 
+/// A catalog from a Persian and an English TOML source, checked so both languages have the
+/// same keys and placeholders (the way every built-in catalog is made).
+pub fn fa_en_catalog(fa: &str, en: &str) -> Result<Catalog, I18nError> {
+    let catalog = Catalog::from_sources(&[(Locale::Fa, fa), (Locale::En, en)])?;
+    catalog.check_consistency()?;
+    Ok(catalog)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

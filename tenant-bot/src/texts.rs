@@ -1,14 +1,12 @@
 //! The tenant bot's default texts, compiled in from `templates/bot/tenant/`.
 
-use shared::i18n::{Catalog, I18nError, Locale};
+use shared::i18n::{Catalog, I18nError};
 
 const FA: &str = include_str!("../../templates/bot/tenant/fa.toml");
 const EN: &str = include_str!("../../templates/bot/tenant/en.toml");
 
 pub fn catalog() -> Result<Catalog, I18nError> {
-    let catalog = Catalog::from_sources(&[(Locale::Fa, FA), (Locale::En, EN)])?;
-    catalog.check_consistency()?;
-    Ok(catalog)
+    shared::i18n::fa_en_catalog(FA, EN)
 }
 
 #[cfg(test)]

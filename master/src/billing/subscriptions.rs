@@ -103,6 +103,11 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Subscription>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// A subscription, only if it belongs to `customer_id` (ids in buttons can be forged).
+pub async fn owned(db: &Db, id: &str, customer_id: &str) -> Result<Option<Subscription>> {
+    Ok(get(db, id).await?.filter(|s| s.customer_id == customer_id))
+}
+
 pub async fn get_tx(tx: &mut Tx<'_>, id: &str) -> Result<Option<Subscription>> {
     let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?;

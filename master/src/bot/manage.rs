@@ -18,12 +18,9 @@ impl MasterBot {
         sub_id: &str,
     ) -> Result<Option<Screen>> {
         let db = &self.inner.db;
-        let Some(sub) = subscriptions::get(db, sub_id).await? else {
+        let Some(sub) = subscriptions::owned(db, sub_id, &customer.id).await? else {
             return Ok(None);
         };
-        if sub.customer_id != customer.id {
-            return Ok(None);
-        }
         let tenant = tenants::by_subscription(db, sub_id)
             .await?
             .into_iter()
@@ -112,9 +109,9 @@ impl MasterBot {
             | Action::ChangeToken(s) => s.clone(),
             _ => return Ok(()),
         };
-        let owned = subscriptions::get(db, &sub_id)
+        let owned = subscriptions::owned(db, &sub_id, &customer.id)
             .await?
-            .is_some_and(|s| s.customer_id == customer.id);
+            .is_some();
         let tenant = tenants::by_subscription(db, &sub_id)
             .await?
             .into_iter()
@@ -184,12 +181,9 @@ impl MasterBot {
         sub_id: &str,
     ) -> Result<Option<Screen>> {
         let db = &self.inner.db;
-        let Some(sub) = subscriptions::get(db, sub_id).await? else {
+        let Some(sub) = subscriptions::owned(db, sub_id, &customer.id).await? else {
             return Ok(None);
         };
-        if sub.customer_id != customer.id {
-            return Ok(None);
-        }
         let choices = crate::billing::packages::on_sale(db)
             .await?
             .into_iter()
@@ -215,12 +209,9 @@ impl MasterBot {
         code: &str,
     ) -> Result<Option<Screen>> {
         let db = &self.inner.db;
-        let Some(sub) = subscriptions::get(db, sub_id).await? else {
+        let Some(sub) = subscriptions::owned(db, sub_id, &customer.id).await? else {
             return Ok(None);
         };
-        if sub.customer_id != customer.id {
-            return Ok(None);
-        }
         let Some(package) = crate::billing::packages::on_sale_by_code(db, code).await? else {
             return Ok(None);
         };
@@ -297,9 +288,7 @@ impl MasterBot {
         let db = &self.inner.db;
         let chat = ChatId(query.from.id.0 as i64);
         let t = &self.inner.texts;
-        let sub = subscriptions::get(db, sub_id)
-            .await?
-            .filter(|s| s.customer_id == customer.id);
+        let sub = subscriptions::owned(db, sub_id, &customer.id).await?;
         let package = crate::billing::packages::on_sale_by_code(db, code).await?;
         let (Some(sub), Some(package)) = (sub, package) else {
             return self

@@ -101,12 +101,9 @@ impl MasterBot {
         customer: &Customer,
         id: &str,
     ) -> Result<Option<(Subscription, Package)>> {
-        let Some(sub) = subscriptions::get(&self.inner.db, id).await? else {
+        let Some(sub) = subscriptions::owned(&self.inner.db, id, &customer.id).await? else {
             return Ok(None);
         };
-        if sub.customer_id != customer.id {
-            return Ok(None);
-        }
         let terms = sub.next_terms.as_ref().unwrap_or(&sub.terms);
         let Some(package) = packages::by_code(&self.inner.db, &terms.package_code).await? else {
             return Ok(None);
@@ -268,9 +265,7 @@ impl MasterBot {
                     .await
             }
             Action::UpgradePay(sub_id, code, method) => {
-                let Some(sub) = subscriptions::get(&self.inner.db, &sub_id)
-                    .await?
-                    .filter(|s| s.customer_id == customer.id)
+                let Some(sub) = subscriptions::owned(&self.inner.db, &sub_id, &customer.id).await?
                 else {
                     return self
                         .refused_or(chat, locale, Refusal::NoSubscription.into())
@@ -285,9 +280,9 @@ impl MasterBot {
                     .await
             }
             Action::CancelAtEnd(sub_id, cancel) => {
-                let owned = subscriptions::get(&self.inner.db, &sub_id)
+                let owned = subscriptions::owned(&self.inner.db, &sub_id, &customer.id)
                     .await?
-                    .is_some_and(|s| s.customer_id == customer.id);
+                    .is_some();
                 if owned {
                     subscriptions::cancel_at_period_end(
                         &self.inner.db,
