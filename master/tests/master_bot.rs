@@ -265,7 +265,28 @@ async fn health_and_readiness_are_reported(engine: Engine) {
     w.stop().await;
 }
 
+async fn a_failure_on_our_side_tells_the_user_to_try_again(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    let alex = w.user("Alex", "en").await;
+    // Telegram refuses the first answer with a server error: the update fails, and the user
+    // is told to try again instead of hearing nothing.
+    let fault = sandbox::client::Fault::error(
+        &w.master_bot.token,
+        "sendMessage",
+        500,
+        "Internal Server Error",
+    )
+    .times(1);
+    w.control.fault(fault).await.unwrap();
+    let answer = w.say(alex, "/start").await;
+    assert!(answer.body().contains("try again"), "{}", answer.body());
+    // And the next try works.
+    assert!(w.say(alex, "/start").await.body().contains("Hello Alex"));
+    w.stop().await;
+}
+
 shared::on_both_engines!(
+    a_failure_on_our_side_tells_the_user_to_try_again,
     a_persian_speaker_sees_the_packages_in_persian,
     an_english_speaker_sees_the_packages_in_english,
     a_user_with_another_language_gets_the_default_persian,

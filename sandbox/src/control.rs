@@ -48,8 +48,8 @@ use crate::entities;
 use crate::files::{image_size, FileKind, TINY_PNG};
 use crate::keyboards;
 use crate::state::{
-    now_unix, random_string, AppState, CallbackRecord, Charge, ChatKind, CheckoutAnswer, Fault,
-    Invoice, StoredMessage, World,
+    now_unix, random_string, AppState, Bot, CallbackRecord, Charge, ChatKind, CheckoutAnswer,
+    Fault, Invoice, StoredMessage, User, World,
 };
 
 /// A control API error.
@@ -235,22 +235,8 @@ fn user_message(
     }
     chat.started = true;
     let message_id = chat.next_message_id();
-    let mut message = Map::new();
-    message.insert("message_id".into(), json!(message_id));
-    message.insert("from".into(), user.to_json());
-    message.insert("chat".into(), user.private_chat_json());
-    message.insert("date".into(), json!(now_unix()));
-    message.extend(content);
-    let message = Value::Object(message);
-    chat.messages.push(StoredMessage {
-        message_id,
-        from_bot: false,
-        message: message.clone(),
-        shown_markup: None,
-        deleted: false,
-        edited: false,
-        invoice: None,
-    });
+    let (message, stored) = incoming_message(message_id, &user, user.private_chat_json(), content);
+    chat.messages.push(stored);
     let update_id = bot.push_update("message", message);
     Ok(Json(
         json!({"update_id": update_id, "message_id": message_id}),
@@ -492,35 +478,16 @@ async fn press(
             "that message has no inline button with this callback_data",
         ));
     }
-    let id = format!(
-        "{}{}",
-        rand::random::<u32>() % 9 + 1,
-        rand::random::<u64>() % 1_000_000_000_000_000
-    );
-    let query = json!({
-        "id": id,
-        "from": user.to_json(),
-        "message": message.message,
-        "chat_instance": format!("{}", (bot_id ^ body.user_id).unsigned_abs()),
-        "data": body.data,
-    });
-    bot.callbacks.insert(
-        id.clone(),
-        CallbackRecord {
-            id: id.clone(),
-            user_id: body.user_id,
-            message_id: body.message_id,
-            data: body.data,
-            answered: false,
-            text: None,
-            show_alert: false,
-            url: None,
-        },
-    );
-    let update_id = bot.push_update("callback_query", query);
-    Ok(Json(
-        json!({"update_id": update_id, "callback_query_id": id}),
-    ))
+    let message = message.message.clone();
+    let chat_instance = (bot_id ^ body.user_id).unsigned_abs();
+    Ok(Json(push_callback(
+        bot,
+        &user,
+        message,
+        chat_instance,
+        body.message_id,
+        body.data,
+    )))
 }
 
 async fn callback_answer(
@@ -791,22 +758,8 @@ async fn send_to_group(
         ));
     }
     let message_id = channel.next_message_id();
-    let mut message = Map::new();
-    message.insert("message_id".into(), json!(message_id));
-    message.insert("from".into(), user.to_json());
-    message.insert("chat".into(), channel.chat_json());
-    message.insert("date".into(), json!(now_unix()));
-    message.extend(content);
-    let message = Value::Object(message);
-    channel.messages.push(StoredMessage {
-        message_id,
-        from_bot: false,
-        message: message.clone(),
-        shown_markup: None,
-        deleted: false,
-        edited: false,
-        invoice: None,
-    });
+    let (message, stored) = incoming_message(message_id, &user, channel.chat_json(), content);
+    channel.messages.push(stored);
     let member_bots: Vec<i64> = channel
         .members
         .keys()
@@ -877,6 +830,54 @@ async fn press_in_group(
             "that message has no inline button with this callback_data",
         ));
     }
+    let bot = &mut world.bots[bot];
+    let chat_instance = (bot_id ^ channel_id).unsigned_abs();
+    Ok(Json(push_callback(
+        bot,
+        &user,
+        message,
+        chat_instance,
+        body.message_id,
+        body.data,
+    )))
+}
+
+/// A message a user sends (to a bot or in a group): the update's JSON and what is stored.
+fn incoming_message(
+    message_id: i64,
+    user: &User,
+    chat: Value,
+    content: Map<String, Value>,
+) -> (Value, StoredMessage) {
+    let mut message = Map::new();
+    message.insert("message_id".into(), json!(message_id));
+    message.insert("from".into(), user.to_json());
+    message.insert("chat".into(), chat);
+    message.insert("date".into(), json!(now_unix()));
+    message.extend(content);
+    let message = Value::Object(message);
+    let stored = StoredMessage {
+        message_id,
+        from_bot: false,
+        message: message.clone(),
+        shown_markup: None,
+        deleted: false,
+        edited: false,
+        invoice: None,
+    };
+    (message, stored)
+}
+
+/// A user presses an inline button on `message`: the callback is recorded (so tests can see
+/// how the bot answered) and a `callback_query` update goes to the bot.
+fn push_callback(
+    bot: &mut Bot,
+    user: &User,
+    message: Value,
+    chat_instance: u64,
+    message_id: i64,
+    data: String,
+) -> Value {
     let id = format!(
         "{}{}",
         rand::random::<u32>() % 9 + 1,
@@ -886,17 +887,16 @@ async fn press_in_group(
         "id": id,
         "from": user.to_json(),
         "message": message,
-        "chat_instance": format!("{}", (bot_id ^ channel_id).unsigned_abs()),
-        "data": body.data,
+        "chat_instance": chat_instance.to_string(),
+        "data": data,
     });
-    let bot = &mut world.bots[bot];
     bot.callbacks.insert(
         id.clone(),
         CallbackRecord {
             id: id.clone(),
-            user_id: body.user_id,
-            message_id: body.message_id,
-            data: body.data,
+            user_id: user.id,
+            message_id,
+            data,
             answered: false,
             text: None,
             show_alert: false,
@@ -904,9 +904,7 @@ async fn press_in_group(
         },
     );
     let update_id = bot.push_update("callback_query", query);
-    Ok(Json(
-        json!({"update_id": update_id, "callback_query_id": id}),
-    ))
+    json!({"update_id": update_id, "callback_query_id": id})
 }
 
 async fn list_channels(State(state): State<AppState>) -> Json<Value> {

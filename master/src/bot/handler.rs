@@ -97,13 +97,32 @@ impl MasterBot {
 
     /// Handles one update. Errors are for the caller to log.
     pub async fn handle(&self, update: Update) -> Result<()> {
-        match update.kind {
+        // Who to tell when something fails on our side: a person in a private chat.
+        let private_user = update
+            .chat()
+            .filter(|c| c.is_private())
+            .map(|c| c.id)
+            .zip(update.from().map(|u| u.language_code.clone()));
+        let result = match update.kind {
             UpdateKind::Message(message) => self.on_message(message).await,
             UpdateKind::CallbackQuery(query) => self.on_callback(query).await,
             UpdateKind::PreCheckoutQuery(query) => self.on_pre_checkout(query).await,
             // Edited messages, channel posts and the rest need no answer.
             _ => Ok(()),
+        };
+        if let (Err(_), Some((chat, language))) = (&result, private_user) {
+            // The details go to the log; the person hears to try again, in their language.
+            let locale = language
+                .as_deref()
+                .and_then(|code| code.split(['-', '_']).next())
+                .and_then(Locale::from_code)
+                .unwrap_or(self.inner.default_locale);
+            let notice = screens::notice(&self.inner.texts, locale, "error_try_again");
+            if let Err(e) = self.send(chat, &notice).await {
+                tracing::debug!(error = %e, "could not tell the user about a failure");
+            }
         }
+        result
     }
 
     pub(super) async fn remember(&self, user: &User) -> Result<Customer> {
