@@ -170,12 +170,22 @@ pub async fn start_with(config: &MasterConfig, extras: Extras) -> Result<Running
         &shutdown,
     )?;
     let reconciler = match (&extras.runtime, &keyring) {
-        (Some((runtime, settings)), Some(keyring)) => Some(Reconciler::new(
-            db.clone(),
-            runtime.clone(),
-            keyring.clone(),
-            settings.clone(),
-        )),
+        (Some((runtime, settings)), Some(keyring)) => {
+            // Tenant bots check their panels' addresses as this master does.
+            let mut settings = settings.clone();
+            settings.tenant_panel_allow = extras
+                .panel_policy
+                .allowed()
+                .iter()
+                .map(|rule| rule.to_string())
+                .collect();
+            Some(Reconciler::new(
+                db.clone(),
+                runtime.clone(),
+                keyring.clone(),
+                settings,
+            ))
+        }
         (Some(_), None) => {
             return Err(Error::Config(shared::config::ConfigError::Invalid {
                 key: shared::config::keys::SECRET_KEYS.key,
@@ -205,6 +215,7 @@ pub async fn start_with(config: &MasterConfig, extras: Extras) -> Result<Running
         clock: clock.clone(),
         telegram_ready: telegram_ready.clone(),
         webhook,
+        keyring: keyring.clone(),
     });
     let token = shutdown.clone();
     tasks.spawn(async move {

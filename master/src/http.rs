@@ -1,5 +1,5 @@
-//! The HTTP server: health and readiness for operators and orchestrators, and the Telegram
-//! webhook when the master bot runs in webhook mode.
+//! The HTTP server: health and readiness for operators and orchestrators, the Telegram
+//! webhook when the master bot runs in webhook mode, and tenant bots' internal API.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared::db::Db;
-use shared::secret::SecretString;
+use shared::secret::{Keyring, SecretString};
 use teloxide::types::Update;
 
 use crate::bot::MasterBot;
@@ -29,6 +29,8 @@ pub struct HttpState {
     /// Set once the master bot has identified itself to Telegram.
     pub telegram_ready: Arc<AtomicBool>,
     pub webhook: Option<Webhook>,
+    /// Decrypts tenants' panel passwords for their bots; `None` when no secret keys are set.
+    pub keyring: Option<Keyring>,
 }
 
 #[derive(Clone)]
@@ -39,6 +41,7 @@ pub struct Webhook {
 
 pub fn router(state: HttpState) -> Router {
     let heartbeats = provisioner::heartbeat::router(state.db.clone());
+    let tenant_link = crate::tenants::internal_api::router(state.db.clone(), state.keyring.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -49,6 +52,7 @@ pub fn router(state: HttpState) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
         .merge(heartbeats)
+        .merge(tenant_link)
 }
 
 /// Alive: the process answers.

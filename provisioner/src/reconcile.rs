@@ -40,6 +40,9 @@ pub struct ReconcilerSettings {
     pub parallelism: usize,
     pub log_format: String,
     pub log_filter: String,
+    /// Panel addresses tenant bots may call although they are not public (the operator's
+    /// allow-list, `NetRule::parse` syntax); empty = only public addresses.
+    pub tenant_panel_allow: Vec<String>,
 }
 
 impl ReconcilerSettings {
@@ -59,6 +62,7 @@ impl ReconcilerSettings {
             parallelism: 10,
             log_format: "json".to_string(),
             log_filter: "info".to_string(),
+            tenant_panel_allow: Vec::new(),
         }
     }
 }
@@ -394,6 +398,8 @@ impl Reconciler {
     async fn provision(&self, inst: &Instance) -> Result<(), ReconcileError> {
         self.transition(inst, Lifecycle::Creating, None).await?;
         let token = inst.bot_token(&self.inner.keyring)?;
+        // Read before anything is made: without its data key the bot cannot start.
+        let data_key = inst.data_key(&self.inner.keyring)?;
         let username = match self.check_token(&token).await? {
             TokenCheck::Valid { username } => username,
             TokenCheck::Rejected => {
@@ -410,7 +416,7 @@ impl Reconciler {
         // The hash is stored before the container exists, so a master that restarts here
         // simply makes a new key and a new container next pass.
         store::set_credentials(&self.inner.db, &inst.tenant_id, &api_key, &username).await?;
-        let spec = self.instance_spec(inst, &token, api_key);
+        let spec = self.instance_spec(inst, &token, api_key, data_key);
         let created = self.inner.runtime.create(&spec).await?;
         store::set_restarts(&self.inner.db, &inst.tenant_id, &[], created.restart_count).await?;
         self.transition(inst, Lifecycle::Starting, None).await?;
@@ -423,6 +429,7 @@ impl Reconciler {
         inst: &Instance,
         token: &BotToken,
         api_key: SecretString,
+        data_key: SecretString,
     ) -> InstanceSpec {
         let s = &self.inner.settings;
         let env = [
@@ -431,6 +438,7 @@ impl Reconciler {
             (env::HEARTBEAT_SECONDS, s.heartbeat_seconds.to_string()),
             (env::LOG_FORMAT, s.log_format.clone()),
             (env::LOG_FILTER, s.log_filter.clone()),
+            (env::PANEL_ALLOW, s.tenant_panel_allow.join(",")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -451,6 +459,11 @@ impl Reconciler {
                     env_var: env::API_KEY_FILE.to_string(),
                     file_name: "api_key".to_string(),
                     value: api_key,
+                },
+                SecretFile {
+                    env_var: env::DATA_KEY_FILE.to_string(),
+                    file_name: "data_key".to_string(),
+                    value: data_key,
                 },
             ],
             limits: Limits {

@@ -20,6 +20,10 @@ pub enum StoreError {
     Secret(#[from] SecretError),
     #[error("the stored bot token is not a valid token")]
     BadStoredToken,
+    #[error(
+        "the instance has no data key yet: the master writes one with its next desired-state sync"
+    )]
+    NoDataKey,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("corrupt instance row for tenant {tenant_id}: {problem}")]
@@ -103,6 +107,9 @@ pub struct PanelRef {
 #[derive(Debug, Clone)]
 pub struct DesiredSpec {
     pub bot_token: BotToken,
+    /// The tenant's data key (a key line for `Keyring::from_config`): the bot encrypts secrets
+    /// in its own database with it. Made once per tenant; it must never change.
+    pub data_key: SecretString,
     pub limits: PackageLimits,
     pub panels: Vec<PanelRef>,
     /// The tenant-bot image version, e.g. "0.1.0".
@@ -145,6 +152,7 @@ pub struct Instance {
     pub created_at: i64,
     pub updated_at: i64,
     bot_token_enc: String,
+    data_key_enc: Option<String>,
 }
 
 impl Instance {
@@ -152,6 +160,12 @@ impl Instance {
     pub fn bot_token(&self, keyring: &Keyring) -> Result<BotToken, StoreError> {
         let plain = keyring.decrypt(&self.bot_token_enc, &token_context(&self.tenant_id))?;
         BotToken::parse(plain.expose()).map_err(|_| StoreError::BadStoredToken)
+    }
+
+    /// The tenant's data key, decrypted. Rows written before data keys existed have none.
+    pub fn data_key(&self, keyring: &Keyring) -> Result<SecretString, StoreError> {
+        let stored = self.data_key_enc.as_deref().ok_or(StoreError::NoDataKey)?;
+        Ok(keyring.decrypt(stored, &data_key_context(&self.tenant_id))?)
     }
 }
 
@@ -168,10 +182,16 @@ fn token_context(tenant_id: &str) -> String {
     format!("instance:{tenant_id}:bot_token")
 }
 
+fn data_key_context(tenant_id: &str) -> String {
+    format!("instance:{tenant_id}:data_key")
+}
+
 /// Hash of everything that shapes the container: a different hash means "recreate".
 pub fn spec_hash(spec: &DesiredSpec) -> String {
     let mut hasher = Sha256::new();
     hasher.update(spec.bot_token.expose().as_bytes());
+    hasher.update([0]);
+    hasher.update(spec.data_key.expose().as_bytes());
     hasher.update([0]);
     hasher.update(
         serde_json::to_string(&stored_spec(spec))
@@ -211,6 +231,7 @@ pub async fn set_desired(
         problem: e.to_string(),
     })?;
     let token_enc = keyring.encrypt(spec.bot_token.expose(), &token_context(tenant_id))?;
+    let data_key_enc = keyring.encrypt(spec.data_key.expose(), &data_key_context(tenant_id))?;
     let mut tx = db.pool().begin().await?;
     take_write_lock(&mut tx, tenant_id).await?;
     let other: Option<Row> = sqlx::query(
@@ -232,8 +253,8 @@ pub async fn set_desired(
         None => {
             sqlx::query(
                 "INSERT INTO instances (tenant_id, desired, bot_token_enc, bot_id, spec_json, spec_hash, \
-                 state, state_changed_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7)",
+                 state, state_changed_at, created_at, updated_at, data_key_enc) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7, $8)",
             )
             .bind(tenant_id)
             .bind(desired.as_str())
@@ -242,6 +263,7 @@ pub async fn set_desired(
             .bind(&spec_json)
             .bind(&hash)
             .bind(now)
+            .bind(&data_key_enc)
             .execute(&mut *tx)
             .await?;
         }
@@ -252,7 +274,7 @@ pub async fn set_desired(
             let retry = old_hash != hash || needs_fresh_attempt(&state);
             sqlx::query(
                 "UPDATE instances SET desired = $2, bot_token_enc = $3, bot_id = $4, spec_json = $5, \
-                 spec_hash = $6, updated_at = $7, \
+                 spec_hash = $6, updated_at = $7, data_key_enc = $8, \
                  deleted_at = CASE WHEN $2 = 'deleted' THEN deleted_at ELSE NULL END, \
                  purge_after = CASE WHEN $2 = 'deleted' THEN purge_after ELSE NULL END \
                  WHERE tenant_id = $1",
@@ -264,6 +286,7 @@ pub async fn set_desired(
             .bind(&spec_json)
             .bind(&hash)
             .bind(now)
+            .bind(&data_key_enc)
             .execute(&mut *tx)
             .await?;
             if retry && state != Lifecycle::Pending.as_str() && desired != Desired::Deleted {
@@ -544,6 +567,17 @@ pub struct Heartbeat {
     pub end_users: Option<i64>,
 }
 
+/// The tenant whose instance holds `api_key` as its current key, if any. Paused, stopped and
+/// deleted instances are found too: the key alone says who is asking.
+pub async fn tenant_of_api_key(db: &Db, api_key: &str) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT tenant_id FROM instances WHERE api_key_hash = $1")
+            .bind(hash_api_key(api_key))
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}
+
 /// Records a heartbeat when `api_key` is the tenant's current key. Returns false otherwise.
 pub(crate) async fn record_heartbeat(
     db: &Db,
@@ -603,6 +637,7 @@ fn from_row(row: &Row) -> Result<Instance, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         bot_token_enc: row.try_get("bot_token_enc")?,
+        data_key_enc: row.try_get("data_key_enc")?,
         tenant_id,
     })
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::eventually;
+use common::{eventually, DATA_KEY};
 use provisioner::reconcile::{NoticeKind, Reconciler, ReconcilerSettings};
 use provisioner::runtime::process::{ProcessRuntime, ProcessSettings};
 use provisioner::runtime::Runtime;
@@ -16,7 +16,7 @@ use provisioner::store::{self, Desired, DesiredSpec, Lifecycle, PackageLimits};
 use sandbox::client::ControlClient;
 use sandbox::{Sandbox, SandboxOptions};
 use shared::db::{Engine, Schema};
-use shared::secret::Keyring;
+use shared::secret::{Keyring, SecretString};
 use shared::telegram::BotToken;
 use shared::testdb::TestDb;
 
@@ -75,6 +75,7 @@ async fn a_tenant_bot_runs_as_a_process_and_crash_loops_are_caught(engine: Engin
             pids: 64,
         },
         panels: Vec::new(),
+        data_key: SecretString::new(DATA_KEY),
         image_version: "0.1.0".to_string(),
     };
     store::set_desired(&t.db, "nova", Desired::Running, &spec, &keyring)
@@ -223,6 +224,7 @@ async fn a_bot_that_stops_reporting_in_is_marked_unhealthy(engine: Engine) {
             pids: 64,
         },
         panels: Vec::new(),
+        data_key: SecretString::new(DATA_KEY),
         image_version: "0.1.0".to_string(),
     };
     store::set_desired(&t.db, "quiet", Desired::Running, &spec, &keyring)

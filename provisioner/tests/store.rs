@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use provisioner::store::{self, Desired, DesiredSpec, Lifecycle, PackageLimits, StoreError};
 use shared::db::{Engine, Schema};
-use shared::secret::Keyring;
+use shared::secret::{Keyring, SecretString};
 use shared::telegram::BotToken;
 use shared::testdb::TestDb;
 use tower::ServiceExt;
@@ -22,10 +22,13 @@ fn spec(token: &str, memory_mb: i64) -> DesiredSpec {
             pids: 64,
         },
         panels: Vec::new(),
+        data_key: SecretString::new(DATA_KEY),
         image_version: "0.1.0".to_string(),
     }
 }
 
+/// A fixed tenant data key: the same spec always hashes the same.
+const DATA_KEY: &str = "d1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 const TOKEN_A: &str = "111111:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_A_NEW: &str = "111111:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
 const TOKEN_B: &str = "222222:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";

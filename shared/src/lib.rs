@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod db;
 pub mod i18n;
 pub mod jalali;
@@ -13,6 +14,7 @@ pub mod service;
 pub mod signals;
 pub mod telegram;
 pub mod telemetry;
+pub mod tenant_link;
 
 #[cfg(feature = "testing")]
 pub mod testdb;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use sandbox::client::ControlClient;
 use sandbox::{Sandbox, SandboxOptions};
+use shared::secret::Keyring;
 
 fn tenant_bot() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tenant-bot"));
@@ -45,6 +46,10 @@ async fn it_answers_from_secret_files_and_stops_cleanly_on_sigterm() {
         .env("MADAR_TENANT_ID", "t-aurora")
         .env("MADAR_TENANT_BOT_TOKEN_FILE", &token_file)
         .env("MADAR_TENANT_API_KEY_FILE", &key_file)
+        .env(
+            "MADAR_TENANT_DATA_KEY",
+            Keyring::generate_key_line("d1").expose(),
+        )
         .env("MADAR_TENANT_TELEGRAM_API_URL", sandbox.url())
         // Nothing listens there: heartbeats fail quietly and the bot keeps working.
         .env("MADAR_TENANT_MASTER_URL", "http://127.0.0.1:9")

@@ -10,7 +10,8 @@ use axum::{Json, Router};
 use sandbox::client::ControlClient;
 use sandbox::{Sandbox, SandboxOptions};
 use shared::db::{Engine, Schema};
-use shared::secret::SecretString;
+use shared::panel::NetworkPolicy;
+use shared::secret::{Keyring, SecretString};
 use shared::telegram::BotToken;
 use shared::telemetry::LogFormat;
 use shared::testdb::TestDb;
@@ -63,10 +64,13 @@ async fn a_tenant_bot_greets_with_its_own_name_and_reports_to_the_master(engine:
         tenant_id: "tenant-42".into(),
         bot_token: BotToken::parse(&bot.token).unwrap(),
         api_key: SecretString::new("key-of-tenant-42"),
+        data_key: Keyring::from_config(&[Keyring::generate_key_line("d1")]).unwrap(),
+        panel_network: NetworkPolicy::strict(),
         telegram_api_url: url::Url::parse(&sandbox.url()).unwrap(),
         master_url,
         database_url: test_db.url.clone(),
         heartbeat_every: Duration::from_millis(200),
+        config_every: Duration::from_secs(60),
         log_format: LogFormat::Human,
         log_filter: "warn".into(),
     };

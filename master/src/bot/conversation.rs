@@ -1,7 +1,8 @@
 //! What the bot waits for from a person between messages (a coupon code, a receipt photo, a
-//! rejection reason), kept in the database so a restart loses nothing.
+//! rejection reason), kept in the database so a restart loses nothing (`shared::conversation`).
 
 use serde::{Deserialize, Serialize};
+use shared::conversation::ConversationError;
 use shared::db::Db;
 
 use crate::{Error, Result};
@@ -27,7 +28,7 @@ pub enum Waiting {
     TicketAnswer { ticket_id: String },
 }
 
-impl Waiting {
+impl shared::conversation::Conversation for Waiting {
     fn kind(&self) -> &'static str {
         match self {
             Waiting::CouponCode { .. } => "coupon_code",
@@ -40,37 +41,27 @@ impl Waiting {
     }
 }
 
+fn from_shared(e: ConversationError) -> Error {
+    match e {
+        ConversationError::Query(e) => Error::Query(e),
+        ConversationError::Corrupt(e) => Error::Corrupt(format!("conversation: {e}")),
+    }
+}
+
 pub async fn get(db: &Db, telegram_id: i64) -> Result<Option<Waiting>> {
-    let data: Option<String> =
-        sqlx::query_scalar("SELECT data FROM conversations WHERE telegram_id = $1")
-            .bind(telegram_id)
-            .fetch_optional(db.pool())
-            .await?;
-    data.map(|d| serde_json::from_str(&d).map_err(|e| Error::Corrupt(format!("conversation: {e}"))))
-        .transpose()
+    shared::conversation::get(db, telegram_id)
+        .await
+        .map_err(from_shared)
 }
 
 pub async fn set(db: &Db, telegram_id: i64, waiting: &Waiting, now: i64) -> Result<()> {
-    let data =
-        serde_json::to_string(waiting).map_err(|e| Error::Corrupt(format!("conversation: {e}")))?;
-    sqlx::query(
-        "INSERT INTO conversations (telegram_id, kind, data, updated_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (telegram_id) DO UPDATE SET kind = excluded.kind, data = excluded.data,
-             updated_at = excluded.updated_at",
-    )
-    .bind(telegram_id)
-    .bind(waiting.kind())
-    .bind(data)
-    .bind(now)
-    .execute(db.pool())
-    .await?;
-    Ok(())
+    shared::conversation::set(db, telegram_id, waiting, now)
+        .await
+        .map_err(from_shared)
 }
 
 pub async fn clear(db: &Db, telegram_id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM conversations WHERE telegram_id = $1")
-        .bind(telegram_id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
+    shared::conversation::clear(db, telegram_id)
+        .await
+        .map_err(from_shared)
 }

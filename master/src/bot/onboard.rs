@@ -80,17 +80,17 @@ impl MasterBot {
                 }
             }
         }
+        if let Some(done) = tenants::get(db, &tenant.id).await? {
+            if done.onboarding_step == Step::Done {
+                // Start it now rather than at the next sync, before the customer is told.
+                self.sync_now().await;
+            }
+        }
         self.send(
             chat,
             &screens::onboarding(&self.inner.texts, locale, &prompt),
         )
         .await?;
-        if let Some(done) = tenants::get(db, &tenant.id).await? {
-            if done.onboarding_step == Step::Done {
-                // Start it now rather than at the next sync.
-                self.sync_now().await;
-            }
-        }
         Ok(true)
     }
 }

@@ -52,8 +52,10 @@ async fn spec_for(
             url: p.url,
         })
         .collect();
+    let data_key = super::data_key::ensure(db, keyring, &tenant.id).await?;
     Ok(Some(DesiredSpec {
         bot_token,
+        data_key,
         limits: PackageLimits {
             memory_mb,
             cpu_millis,

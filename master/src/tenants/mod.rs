@@ -2,7 +2,9 @@
 //! onboarding dialogue, then run by the provisioner.
 
 pub mod checks;
+pub mod data_key;
 pub mod desired;
+pub mod internal_api;
 pub mod onboarding;
 
 use shared::db::{new_id, Db, RowExt};

@@ -23,6 +23,8 @@ pub mod env {
     pub const TENANT_ID: &str = "MADAR_TENANT_ID";
     pub const BOT_TOKEN_FILE: &str = "MADAR_TENANT_BOT_TOKEN_FILE";
     pub const API_KEY_FILE: &str = "MADAR_TENANT_API_KEY_FILE";
+    pub const DATA_KEY_FILE: &str = "MADAR_TENANT_DATA_KEY_FILE";
+    pub const PANEL_ALLOW: &str = "MADAR_TENANT_PANEL_ALLOW";
     pub const TELEGRAM_API_URL: &str = "MADAR_TENANT_TELEGRAM_API_URL";
     pub const MASTER_URL: &str = "MADAR_TENANT_MASTER_URL";
     pub const DATABASE_URL: &str = "MADAR_TENANT_DATABASE_URL";

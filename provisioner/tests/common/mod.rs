@@ -29,10 +29,13 @@ use provisioner::store::{DesiredSpec, PackageLimits};
 use sandbox::client::ControlClient;
 use sandbox::{Sandbox, SandboxOptions};
 use shared::db::{Engine, Schema};
-use shared::secret::Keyring;
+use shared::secret::{Keyring, SecretString};
 use shared::telegram::BotToken;
 use shared::testdb::{running_in_ci, TestDb};
 use tokio_util::sync::CancellationToken;
+
+/// A fixed tenant data key: the same spec always hashes the same.
+pub const DATA_KEY: &str = "d1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 pub const TEST_RUN_LABEL: &str = "madar.test-run";
 
@@ -344,6 +347,7 @@ impl Harness {
                 pids: 64,
             },
             panels: Vec::new(),
+            data_key: SecretString::new(DATA_KEY),
             image_version: self.image_version.clone(),
         }
     }

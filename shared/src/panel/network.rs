@@ -62,6 +62,19 @@ impl NetRule {
     }
 }
 
+/// Written back in the form [`NetRule::parse`] reads, so a policy can be handed on as text.
+impl fmt::Display for NetRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetRule::Net(net) if net.prefix_len() == net.max_prefix_len() => {
+                write!(f, "{}", net.addr())
+            }
+            NetRule::Net(net) => write!(f, "{net}"),
+            NetRule::Host(name) => f.write_str(name),
+        }
+    }
+}
+
 fn normalise_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
@@ -85,6 +98,11 @@ impl NetworkPolicy {
     pub fn allow(mut self, rule: NetRule) -> NetworkPolicy {
         self.allow.push(rule);
         self
+    }
+
+    /// The operator's allow-list, to hand on to tenant bots (which check their own panels).
+    pub fn allowed(&self) -> &[NetRule] {
+        &self.allow
     }
 
     /// Refuses one of the platform's own addresses, ranges or host names.
