@@ -41,7 +41,10 @@ pub struct Webhook {
 
 pub fn router(state: HttpState) -> Router {
     let heartbeats = provisioner::heartbeat::router(state.db.clone());
-    let tenant_link = crate::tenants::internal_api::router(state.db.clone(), state.keyring.clone());
+    let public_url = Some(state.gateways.public_url.clone());
+    let tenant_link =
+        crate::tenants::internal_api::router(state.db.clone(), state.keyring.clone(), public_url);
+    let inbox = crate::tenants::inbox::router(state.db.clone(), state.clock.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -53,6 +56,7 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
         .merge(heartbeats)
         .merge(tenant_link)
+        .merge(inbox)
 }
 
 /// Alive: the process answers.

@@ -22,10 +22,18 @@ impl Role {
 
 /// Every admin's Telegram id, the owner first.
 pub async fn ids(db: &Db) -> Result<Vec<i64>> {
+    ids_with(db.pool()).await
+}
+
+/// [`ids`] through any executor (the pool, or a transaction's connection).
+pub async fn ids_with<'e, E>(executor: E) -> Result<Vec<i64>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     Ok(sqlx::query_scalar(
         "SELECT telegram_id FROM admins ORDER BY role = 'owner' DESC, telegram_id",
     )
-    .fetch_all(db.pool())
+    .fetch_all(executor)
     .await?)
 }
 

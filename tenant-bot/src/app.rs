@@ -1,5 +1,5 @@
 //! Starting and stopping the tenant bot: database, Telegram, the order worker and timers, the
-//! notice sender, the link to the master and heartbeats.
+//! notice sender, the link to the master (configuration and inbox) and heartbeats.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +16,22 @@ use crate::config::TenantConfig;
 use crate::fulfil::Fulfilment;
 use crate::handler::{Parts, TenantBot};
 use crate::heartbeat::{Heartbeat, HeartbeatSender};
+use crate::inbox::{self, InboxPuller, MasterInbox};
 use crate::jobs::{Jobs, Schedule};
 use crate::master_link::{self, MasterLink};
 use crate::panels::Registry;
 use crate::payments::GatewayUrls;
 use crate::{texts, Result};
+
+/// The command menu: (command, text key).
+const COMMANDS: &[(&str, &str)] = &[
+    ("start", "command_start"),
+    ("buy", "command_buy"),
+    ("services", "command_services"),
+    ("wallet", "command_wallet"),
+    ("language", "command_language"),
+    ("help", "command_help"),
+];
 
 pub struct RunningTenantBot {
     pub bot_username: String,
@@ -85,6 +96,12 @@ pub async fn start_with(config: &TenantConfig, extras: Extras) -> Result<Running
         gateway_urls,
     });
 
+    // The command menu; a Telegram hiccup here must not keep the shop closed.
+    if let Err(e) = shared::telegram::command::publish(bot.telegram(), bot.texts(), COMMANDS).await
+    {
+        tracing::warn!(error = %e, "the command menu was not published");
+    }
+
     let mut tasks = Service::new(|e| crate::Error::Io(std::io::Error::other(e)));
     let shutdown = tasks.token();
     {
@@ -103,6 +120,22 @@ pub async fn start_with(config: &TenantConfig, extras: Extras) -> Result<Running
         let (bot, token, every) = (bot.clone(), shutdown.clone(), extras.notices_every);
         tasks.spawn(async move {
             bot.run_notice_sender(every, token).await;
+            Ok(())
+        });
+    }
+    {
+        let puller = InboxPuller {
+            inbox: MasterInbox::new(&config.master_url, config.api_key.clone()),
+            db: db.clone(),
+            keyring: config.data_key.clone(),
+            gateway_urls: gateway_urls_for_jobs.clone(),
+            fulfilment: fulfilment.clone(),
+            clock: extras.clock.clone(),
+            notices_ready: bot.notices_ready(),
+        };
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            puller.run(inbox::EVERY, token).await;
             Ok(())
         });
     }

@@ -384,7 +384,7 @@ impl Fulfilment {
                 service_id: service_id.clone(),
             }
         };
-        let key = format!("order:{}:done", order.id);
+        let key = notices::done_key(&order.id);
         notices::push_tx(&mut tx, order.telegram_id, &notice, &key, now).await?;
         tx.commit().await?;
         tracing::info!(order = %order.id, kind = order.kind.as_str(), "order delivered");

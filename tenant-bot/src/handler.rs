@@ -9,16 +9,15 @@ use shared::clock::{Clock, DAY};
 use shared::db::Db;
 use shared::i18n::{Catalog, Locale};
 use shared::secret::Keyring;
-use shared::telegram::polling::{is_unreachable_user, with_rate_limit_retry, UpdateHandler};
-use teloxide::payloads::{
-    AnswerCallbackQuerySetters, EditMessageTextSetters, SendMessageSetters, SendPhotoSetters,
-};
+use shared::telegram::command::command_name;
+use shared::telegram::polling::{with_rate_limit_retry, UpdateHandler};
+use shared::telegram::send::{answer_callback, edit_screen, ignore_unreachable_user, send_screen};
+use teloxide::payloads::SendPhotoSetters;
 use teloxide::requests::Requester;
 use teloxide::types::{
-    CallbackQuery, ChatId, InputFile, LinkPreviewOptions, Message, MessageId, ParseMode, Update,
-    UpdateKind, User,
+    CallbackQuery, ChatId, InputFile, Message, MessageId, ParseMode, Update, UpdateKind, User,
 };
-use teloxide::{ApiError, Bot, RequestError};
+use teloxide::{Bot, RequestError};
 use tokio::sync::Notify;
 
 use crate::bot::actions::{Action, Page};
@@ -373,7 +372,8 @@ impl TenantBot {
             Page::Language => shop_screens::language(t, who.locale),
             Page::Plans => {
                 let plans = crate::plans::on_sale(&self.inner.db).await?;
-                shop_screens::plans(t, who.locale, &plans)
+                let is_admin = plans.is_empty() && admins::is_admin(&self.inner.db, who.id).await?;
+                shop_screens::plans(t, who.locale, &plans, is_admin)
             }
             Page::Plan(id) => match crate::plans::get(&self.inner.db, id).await? {
                 Some(plan) if !plan.hidden => {
@@ -417,17 +417,7 @@ impl TenantBot {
         if pressed.answered.swap(true, Ordering::SeqCst) {
             return;
         }
-        let mut request = self
-            .inner
-            .bot
-            .answer_callback_query(pressed.query.id.clone());
-        if let Some(text) = text {
-            request = request.text(text);
-        }
-        // A late answer is harmless to the user: the button just stops spinning.
-        if let Err(e) = request.await {
-            tracing::debug!(error = %e, "answerCallbackQuery failed");
-        }
+        answer_callback(&self.inner.bot, pressed.query, text).await;
     }
 
     /// Edits the message the button was on, or sends a new one when that cannot be done
@@ -449,19 +439,7 @@ impl TenantBot {
 
     /// Sends a screen and passes every Telegram error on (the notice sender needs to know).
     pub(crate) async fn try_send(&self, chat: ChatId, screen: &Screen) -> Result<(), RequestError> {
-        with_rate_limit_retry(|| async {
-            let mut request = self
-                .inner
-                .bot
-                .send_message(chat, screen.text.clone())
-                .parse_mode(ParseMode::Html)
-                .link_preview_options(no_preview());
-            if let Some(markup) = keyboard(&screen.keyboard) {
-                request = request.reply_markup(markup);
-            }
-            request.await.map(|_| ())
-        })
-        .await
+        send_screen(&self.inner.bot, chat, screen).await
     }
 
     pub(crate) async fn try_send_photo(
@@ -489,28 +467,9 @@ impl TenantBot {
     }
 
     async fn edit(&self, chat: ChatId, message: MessageId, screen: &Screen) -> Result<()> {
-        let result = with_rate_limit_retry(|| async {
-            let mut request = self
-                .inner
-                .bot
-                .edit_message_text(chat, message, screen.text.clone())
-                .parse_mode(ParseMode::Html)
-                .link_preview_options(no_preview());
-            if let Some(markup) = keyboard(&screen.keyboard) {
-                request = request.reply_markup(markup);
-            }
-            request.await.map(|_| ())
-        })
-        .await;
-        match result {
-            // Pressing the same button twice changes nothing; that is fine.
-            Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
-            // The message is gone or too old to edit: send the screen anew.
-            Err(RequestError::Api(
-                ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited,
-            )) => self.send(chat, screen).await,
-            other => other.or_else(ignore_unreachable_user),
-        }
+        edit_screen(&self.inner.bot, chat, message, screen)
+            .await
+            .or_else(ignore_unreachable_user)
     }
 }
 
@@ -519,43 +478,5 @@ impl UpdateHandler for TenantBot {
 
     async fn handle(&self, update: Update) -> Result<()> {
         TenantBot::handle(self, update).await
-    }
-}
-
-fn ignore_unreachable_user(e: RequestError) -> Result<()> {
-    if is_unreachable_user(&e) {
-        tracing::info!(error = %e, "user cannot be reached");
-        Ok(())
-    } else {
-        Err(e.into())
-    }
-}
-
-fn no_preview() -> LinkPreviewOptions {
-    LinkPreviewOptions {
-        is_disabled: true,
-        url: None,
-        prefer_small_media: false,
-        prefer_large_media: false,
-        show_above_text: false,
-    }
-}
-
-/// `/start@ShopBot ref_42` -> `start`; `None` for text that is not a command.
-fn command_name(text: &str) -> Option<&str> {
-    let first = text.split_whitespace().next()?;
-    let name = first.strip_prefix('/')?;
-    Some(name.split('@').next().unwrap_or_default())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn command_names_drop_the_slash_the_bot_name_and_the_payload() {
-        assert_eq!(super::command_name("/start"), Some("start"));
-        assert_eq!(super::command_name("/start@ShopBot ref_42"), Some("start"));
-        assert_eq!(super::command_name("/help   "), Some("help"));
-        assert_eq!(super::command_name("hello"), None);
-        assert_eq!(super::command_name(""), None);
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fulfil;
 pub mod handler;
 pub mod heartbeat;
+pub mod inbox;
 pub mod jobs;
 pub mod master_link;
 pub mod notices;

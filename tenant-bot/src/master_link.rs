@@ -159,6 +159,9 @@ pub async fn apply(
         report.limits_changed = true;
     }
 
+    // Where NowPayments reaches this bot: the master keeps its IPNs (see `crate::inbox`).
+    crate::inbox::remember_relay(db, config.nowpayments_ipn_url.as_deref(), now).await?;
+
     upsert_panels(db, keyring, &config.panels, now, &mut report).await?;
     rotate(db, &mut state, config, now, &mut report).await?;
     Ok(report)

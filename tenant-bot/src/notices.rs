@@ -95,13 +95,37 @@ pub struct Pending {
     pub attempts: i64,
 }
 
-const INSERT: &str = "INSERT INTO notices (id, telegram_id, kind, data, dedupe_key, attempts,
-         next_attempt_at, created_at)
-     VALUES ($1, $2, $3, $4, $5, 0, $6, $6)
-     ON CONFLICT (dedupe_key) DO NOTHING";
-
 fn encode(notice: &Notice) -> Result<String> {
     serde_json::to_string(notice).map_err(|e| Error::Corrupt(format!("notice: {e}")))
+}
+
+/// Stores a notice through `executor` (the pool, or a transaction's connection). Returns false
+/// if one with this key exists.
+async fn insert<'e, E>(
+    executor: E,
+    telegram_id: i64,
+    notice: &Notice,
+    dedupe_key: &str,
+    now: i64,
+) -> Result<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let done = sqlx::query(
+        "INSERT INTO notices (id, telegram_id, kind, data, dedupe_key, attempts,
+             next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $6)
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(new_id())
+    .bind(telegram_id)
+    .bind(notice.kind())
+    .bind(encode(notice)?)
+    .bind(dedupe_key)
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Stores a notice inside the caller's transaction. Returns false if one with this key exists.
@@ -112,16 +136,7 @@ pub async fn push_tx(
     dedupe_key: &str,
     now: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(INSERT)
-        .bind(new_id())
-        .bind(telegram_id)
-        .bind(notice.kind())
-        .bind(encode(notice)?)
-        .bind(dedupe_key)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    insert(&mut **tx, telegram_id, notice, dedupe_key, now).await
 }
 
 pub async fn push(
@@ -131,23 +146,14 @@ pub async fn push(
     dedupe_key: &str,
     now: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(INSERT)
-        .bind(new_id())
-        .bind(telegram_id)
-        .bind(notice.kind())
-        .bind(encode(notice)?)
-        .bind(dedupe_key)
-        .bind(now)
-        .execute(db.pool())
-        .await?;
-    Ok(done.rows_affected() == 1)
+    insert(db.pool(), telegram_id, notice, dedupe_key, now).await
 }
 
 /// Stores the notice for every admin (owner first), each once for `dedupe_key`.
 pub async fn to_admins(db: &Db, notice: &Notice, dedupe_key: &str, now: i64) -> Result<()> {
-    for admin in crate::admins::ids(db).await? {
-        push(db, admin, notice, &format!("{dedupe_key}:{admin}"), now).await?;
-    }
+    let mut tx = db.pool().begin().await?;
+    to_admins_tx(&mut tx, notice, dedupe_key, now).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -157,12 +163,7 @@ pub async fn to_admins_tx(
     dedupe_key: &str,
     now: i64,
 ) -> Result<()> {
-    let admins: Vec<i64> = sqlx::query_scalar(
-        "SELECT telegram_id FROM admins ORDER BY role = 'owner' DESC, telegram_id",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    for admin in admins {
+    for admin in crate::admins::ids_with(&mut **tx).await? {
         push_tx(tx, admin, notice, &format!("{dedupe_key}:{admin}"), now).await?;
     }
     Ok(())
@@ -200,6 +201,24 @@ pub async fn mark_sent(db: &Db, id: &str, now: i64) -> Result<()> {
         .execute(db.pool())
         .await?;
     Ok(())
+}
+
+/// Marks the notice with this key sent without sending it: the person saw the news on the
+/// screen they were looking at. False when it had been sent (or was never stored).
+pub async fn mark_told(db: &Db, dedupe_key: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE notices SET sent_at = $2 WHERE dedupe_key = $1 AND sent_at IS NULL AND dropped_at IS NULL",
+    )
+    .bind(dedupe_key)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The dedupe key of the notice an order stores when it is done.
+pub fn done_key(order_id: &str) -> String {
+    format!("order:{order_id}:done")
 }
 
 /// A failed send: try again later, or give up after `max_attempts`.

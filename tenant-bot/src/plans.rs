@@ -160,3 +160,59 @@ pub async fn on_sale(db: &Db) -> Result<Vec<Plan>> {
     let rows = sqlx::query(&sql).fetch_all(db.pool()).await?;
     rows.iter().map(from_row).collect()
 }
+
+/// A first set of plans an owner can start selling with and change later: common sizes at
+/// common prices in Toman.
+pub fn starter_drafts() -> Vec<PlanDraft> {
+    let plan = |fa: &str, en: &str, gib: i64, days: i64, toman: i64, order: i64| PlanDraft {
+        name_fa: fa.to_string(),
+        name_en: en.to_string(),
+        data_bytes: Some(gib * GIB),
+        days,
+        price: Money::toman(toman),
+        ip_limit: Some(2),
+        location: None,
+        panel_id: None,
+        sort_order: order,
+    };
+    vec![
+        plan("یک ماهه ۲۰ گیگ", "1 month, 20 GB", 20, 30, 90_000, 1),
+        plan("یک ماهه ۵۰ گیگ", "1 month, 50 GB", 50, 30, 180_000, 2),
+        plan("سه ماهه ۱۵۰ گیگ", "3 months, 150 GB", 150, 90, 480_000, 3),
+    ]
+}
+
+/// Adds the starter plans when the shop has no plans at all (hidden ones count). Returns how
+/// many were added: 0 when there were plans already, so pressing twice adds nothing twice.
+pub async fn add_starter_plans(db: &Db, now: i64) -> Result<usize> {
+    let mut tx = db.pool().begin().await?;
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plans")
+        .fetch_one(&mut *tx)
+        .await?;
+    if existing > 0 {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let drafts = starter_drafts();
+    for draft in &drafts {
+        sqlx::query(
+            "INSERT INTO plans (id, name_fa, name_en, data_bytes, days, currency, price_minor,
+                 ip_limit, location, panel_id, hidden, sort_order, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, 0, $9, $10, $10)",
+        )
+        .bind(new_id())
+        .bind(&draft.name_fa)
+        .bind(&draft.name_en)
+        .bind(draft.data_bytes)
+        .bind(draft.days)
+        .bind(draft.price.currency().as_code())
+        .bind(draft.price.minor())
+        .bind(draft.ip_limit)
+        .bind(draft.sort_order)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(drafts.len())
+}

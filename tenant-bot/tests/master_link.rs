@@ -49,6 +49,7 @@ fn saras_shop(panels: Vec<LinkedPanel>) -> TenantLinkConfig {
             max_panels: Some(2),
         },
         panels,
+        nowpayments_ipn_url: None,
     }
 }
 

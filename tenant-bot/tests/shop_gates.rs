@@ -40,7 +40,7 @@ async fn the_free_trial_works_once(engine: Engine) {
     let home = w.say(ali, "/start").await;
     let before = w.last_message_id(ali).await;
     w.press(ali, &home, "Free trial", "Done!").await;
-    let photo = w.wait_for_photo(ali, before).await;
+    let photo = w.wait_for_delivery(ali, before).await;
     assert!(photo.body().contains("Free trial"), "{}", photo.body());
     let accounts = marzban.accounts();
     assert_eq!(accounts.len(), 1);

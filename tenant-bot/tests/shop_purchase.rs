@@ -188,7 +188,52 @@ async fn the_shop_speaks_persian_first_and_english_on_request(engine: Engine) {
     w.stop().await;
 }
 
+/// A new shop has no plans: its owner is offered the starter plans and adds them once; an end
+/// user sees no such button, and then buys one of them.
+async fn the_owner_of_a_new_shop_adds_the_starter_plans(engine: Engine) {
+    let Some(w) = world(engine).await else {
+        return;
+    };
+    let owner = w.user("Owner", "en").await;
+    tenant_bot::admins::set_owner(&w.db, owner, now())
+        .await
+        .unwrap();
+    let customer = w.user("Kian", "en").await;
+    let home = w.say(customer, "/start").await;
+    let plans = w
+        .press(customer, &home, "Buy", "No plans are on sale")
+        .await;
+    assert!(plans.button_data("starter").is_none(), "{plans:#?}");
+
+    let home = w.say(owner, "/start").await;
+    let plans = w.press(owner, &home, "Buy", "You have no plans yet").await;
+    let added = w
+        .press(owner, &plans, "Add starter plans", "3 starter plans added")
+        .await;
+    assert!(added.button_data("1 month, 20 GB").is_some(), "{added:#?}");
+    // Asked again (a second admin, a double tap), nothing more is added.
+    assert_eq!(
+        tenant_bot::plans::add_starter_plans(&w.db, now())
+            .await
+            .unwrap(),
+        0
+    );
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM plans")
+            .fetch_one(w.db.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, 3);
+
+    let home = w.say(customer, "/start").await;
+    let plans = w.press(customer, &home, "Buy", "Choose a plan").await;
+    assert!(plans.button_data("1 month, 50 GB").is_some(), "{plans:#?}");
+    w.stop().await;
+}
+
 shared::on_both_engines!(
+    the_owner_of_a_new_shop_adds_the_starter_plans,
     a_user_buys_from_the_wallet_on_marzban,
     a_user_buys_from_the_wallet_on_3x_ui_2,
     a_user_buys_from_the_wallet_on_3x_ui_3,

@@ -22,6 +22,12 @@ async fn bought(w: &World) -> (i64, String) {
     let before = w.last_message_id(kate).await;
     w.press(kate, &silver, "Pay 50,000 Toman", "Done!").await;
     let photo = w.wait_for_photo(kate, before).await;
+    // The delivery ends with the import tips; wait for them so they do not answer the next
+    // /start in this story.
+    w.wait_for(kate, |m| {
+        m.message_id > photo.message_id && m.body().contains("How to connect")
+    })
+    .await;
     (kate, link_in(photo.body()))
 }
 

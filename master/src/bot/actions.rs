@@ -2,6 +2,8 @@
 //! Ids are 32 hex characters, so every encoding stays well under the limit.
 
 use shared::i18n::Locale;
+use shared::telegram::callback::{self, is_id, number_in, Fields};
+use shared::telegram::screen::CallbackData;
 
 use crate::billing::payments::Method;
 
@@ -74,7 +76,7 @@ pub enum Action {
 }
 
 /// Telegram's limit on callback data.
-pub const MAX_DATA_BYTES: usize = 64;
+pub use shared::telegram::callback::MAX_DATA_BYTES;
 
 fn method_code(method: Method) -> &'static str {
     match method {
@@ -97,16 +99,8 @@ fn method_of(code: &str) -> Option<Method> {
     })
 }
 
-fn is_code(code: &str) -> bool {
-    !code.is_empty()
-        && code.len() <= 40
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 fn months(text: &str) -> Option<i64> {
-    text.parse::<i64>().ok().filter(|m| (1..=36).contains(m))
+    number_in(text, 1..=36)
 }
 
 impl Page {
@@ -131,14 +125,14 @@ impl Page {
         Some(match parts.as_slice() {
             ["home"] => Page::Home,
             ["bots"] => Page::MyBots,
-            ["pkg", code] if is_code(code) => Page::Package(code.to_string()),
-            ["per", code] if is_code(code) => Page::Periods(code.to_string()),
-            ["mth", code, m] if is_code(code) => Page::Methods(code.to_string(), months(m)?),
-            ["rn", sub] if is_code(sub) => Page::RenewPeriods(sub.to_string()),
-            ["rnm", sub, m] if is_code(sub) => Page::RenewMethods(sub.to_string(), months(m)?),
-            ["bot", sub] if is_code(sub) => Page::Bot(sub.to_string()),
-            ["up", sub] if is_code(sub) => Page::Upgrade(sub.to_string()),
-            ["upm", sub, code] if is_code(sub) && is_code(code) => {
+            ["pkg", code] if is_id(code) => Page::Package(code.to_string()),
+            ["per", code] if is_id(code) => Page::Periods(code.to_string()),
+            ["mth", code, m] if is_id(code) => Page::Methods(code.to_string(), months(m)?),
+            ["rn", sub] if is_id(sub) => Page::RenewPeriods(sub.to_string()),
+            ["rnm", sub, m] if is_id(sub) => Page::RenewMethods(sub.to_string(), months(m)?),
+            ["bot", sub] if is_id(sub) => Page::Bot(sub.to_string()),
+            ["up", sub] if is_id(sub) => Page::Upgrade(sub.to_string()),
+            ["upm", sub, code] if is_id(sub) && is_id(code) => {
                 Page::UpgradeMethods(sub.to_string(), code.to_string())
             }
             ["inv"] => Page::Invoices,
@@ -147,13 +141,11 @@ impl Page {
     }
 }
 
-impl Action {
-    pub fn encode(&self) -> String {
+impl CallbackData for Action {
+    fn encode(&self) -> String {
         match self {
             Action::Show(page) => page.encode(),
-            Action::SetLocale(locale, page) => {
-                format!("lang:{}:{}", locale.as_code(), page.encode())
-            }
+            Action::SetLocale(locale, page) => callback::set_locale(*locale, &page.encode()),
             Action::Pay(code, m, method) => format!("pay:{code}:{m}:{}", method_code(*method)),
             Action::RenewPay(sub, m, method) => format!("rnp:{sub}:{m}:{}", method_code(*method)),
             Action::Coupon(code, m) => format!("cpn:{code}:{m}"),
@@ -181,53 +173,48 @@ impl Action {
             Action::StaffReject(id) => format!("sr:{id}"),
         }
     }
+}
 
+impl Action {
     /// Parses callback data; anything unknown or stale is `None`.
     pub fn decode(data: &str) -> Option<Action> {
-        if data.len() > MAX_DATA_BYTES {
-            return None;
-        }
-        if let Some(rest) = data.strip_prefix("lang:") {
-            let (code, page) = rest.split_once(':')?;
-            let locale = match code {
-                "fa" => Locale::Fa,
-                "en" => Locale::En,
-                _ => return None,
-            };
-            return Some(Action::SetLocale(locale, Page::decode(page)?));
-        }
-        let parts: Vec<&str> = data.split(':').collect();
+        let parts = match callback::fields(data)? {
+            Fields::SetLocale { locale, page } => {
+                return Some(Action::SetLocale(locale, Page::decode(page)?))
+            }
+            Fields::Parts(parts) => parts,
+        };
         let action = match parts.as_slice() {
-            ["pay", code, m, method] if is_code(code) => {
+            ["pay", code, m, method] if is_id(code) => {
                 Action::Pay(code.to_string(), months(m)?, method_of(method)?)
             }
-            ["rnp", sub, m, method] if is_code(sub) => {
+            ["rnp", sub, m, method] if is_id(sub) => {
                 Action::RenewPay(sub.to_string(), months(m)?, method_of(method)?)
             }
-            ["cpn", code, m] if is_code(code) => Action::Coupon(code.to_string(), months(m)?),
-            ["cxl", id] if is_code(id) => Action::CancelPayment(id.to_string()),
+            ["cpn", code, m] if is_id(code) => Action::Coupon(code.to_string(), months(m)?),
+            ["cxl", id] if is_id(id) => Action::CancelPayment(id.to_string()),
             ["ob", "me"] => Action::Onboarding(OnboardingChoice::ItsMe),
             ["ob", "skip"] => Action::Onboarding(OnboardingChoice::Skip),
             ["ob", "mz"] => Action::Onboarding(OnboardingChoice::Marzban),
             ["ob", "xui"] => Action::Onboarding(OnboardingChoice::Xui),
-            ["upp", sub, code, method] if is_code(sub) && is_code(code) => {
+            ["upp", sub, code, method] if is_id(sub) && is_id(code) => {
                 Action::UpgradePay(sub.to_string(), code.to_string(), method_of(method)?)
             }
-            ["dn", sub, code] if is_code(sub) && is_code(code) => {
+            ["dn", sub, code] if is_id(sub) && is_id(code) => {
                 Action::Downgrade(sub.to_string(), code.to_string())
             }
-            ["ce", sub, "1"] if is_code(sub) => Action::CancelAtEnd(sub.to_string(), true),
-            ["ce", sub, "0"] if is_code(sub) => Action::CancelAtEnd(sub.to_string(), false),
-            ["bp", sub] if is_code(sub) => Action::PauseBot(sub.to_string()),
-            ["bs", sub] if is_code(sub) => Action::ResumeBot(sub.to_string()),
-            ["bx", sub] if is_code(sub) => Action::RestartBot(sub.to_string()),
-            ["bt", sub] if is_code(sub) => Action::ChangeToken(sub.to_string()),
-            ["pa", sub] if is_code(sub) => Action::AddPanel(sub.to_string()),
+            ["ce", sub, "1"] if is_id(sub) => Action::CancelAtEnd(sub.to_string(), true),
+            ["ce", sub, "0"] if is_id(sub) => Action::CancelAtEnd(sub.to_string(), false),
+            ["bp", sub] if is_id(sub) => Action::PauseBot(sub.to_string()),
+            ["bs", sub] if is_id(sub) => Action::ResumeBot(sub.to_string()),
+            ["bx", sub] if is_id(sub) => Action::RestartBot(sub.to_string()),
+            ["bt", sub] if is_id(sub) => Action::ChangeToken(sub.to_string()),
+            ["pa", sub] if is_id(sub) => Action::AddPanel(sub.to_string()),
             ["sup"] => Action::Support,
-            ["tri", code] if is_code(code) => Action::Trial(code.to_string()),
-            ["tr", id] if is_code(id) => Action::StaffAnswer(id.to_string()),
-            ["sa", id] if is_code(id) => Action::StaffApprove(id.to_string()),
-            ["sr", id] if is_code(id) => Action::StaffReject(id.to_string()),
+            ["tri", code] if is_id(code) => Action::Trial(code.to_string()),
+            ["tr", id] if is_id(id) => Action::StaffAnswer(id.to_string()),
+            ["sa", id] if is_id(id) => Action::StaffApprove(id.to_string()),
+            ["sr", id] if is_id(id) => Action::StaffReject(id.to_string()),
             _ => return Page::decode(data).map(Action::Show),
         };
         Some(action)

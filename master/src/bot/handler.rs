@@ -9,19 +9,16 @@ use shared::db::Db;
 use shared::i18n::{Catalog, Locale};
 use shared::panel::NetworkPolicy;
 use shared::secret::Keyring;
-use shared::telegram::polling::{is_unreachable_user, with_rate_limit_retry, UpdateHandler};
+use shared::telegram::command::command_name;
+use shared::telegram::polling::UpdateHandler;
+use shared::telegram::send::{answer_callback, edit_screen, ignore_unreachable_user, send_screen};
 use shared::telegram::TelegramId;
-use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageTextSetters, SendMessageSetters};
-use teloxide::requests::Requester;
-use teloxide::types::{
-    CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message,
-    MessageId, ParseMode, Update, UpdateKind, User,
-};
-use teloxide::{ApiError, Bot, RequestError};
+use teloxide::types::{CallbackQuery, ChatId, Message, MessageId, Update, UpdateKind, User};
+use teloxide::Bot;
 
 use super::actions::{Action, Page};
 use super::conversation::{self, Waiting};
-use super::screens::{self, Screen, Target};
+use super::screens::{self, Screen};
 use crate::billing::{packages, subscriptions};
 use crate::checkout::Gateways;
 use crate::customers::{self, Customer, TelegramProfile};
@@ -156,7 +153,7 @@ impl MasterBot {
         }
         if let Some(text) = message.text() {
             if text.starts_with('/') {
-                let screen = match command_name(text) {
+                let screen = match command_name(text).unwrap_or_default() {
                     "start" => {
                         conversation::clear(&self.inner.db, user.id.0 as i64).await?;
                         self.home(locale, &customer).await?
@@ -423,31 +420,13 @@ impl MasterBot {
     }
 
     pub(super) async fn answer(&self, query: &CallbackQuery, text: Option<String>) {
-        let mut request = self.inner.bot.answer_callback_query(query.id.clone());
-        if let Some(text) = text {
-            request = request.text(text);
-        }
-        // A late answer is harmless to the user: the button just stops spinning.
-        if let Err(e) = request.await {
-            tracing::debug!(error = %e, "answerCallbackQuery failed");
-        }
+        answer_callback(&self.inner.bot, query, text).await;
     }
 
     pub(super) async fn send(&self, chat: ChatId, screen: &Screen) -> Result<()> {
-        with_rate_limit_retry(|| async {
-            let mut request = self
-                .inner
-                .bot
-                .send_message(chat, screen.text.clone())
-                .parse_mode(ParseMode::Html)
-                .link_preview_options(no_preview());
-            if let Some(markup) = keyboard(screen) {
-                request = request.reply_markup(markup);
-            }
-            request.await.map(|_| ())
-        })
-        .await
-        .or_else(ignore_unreachable_user)
+        send_screen(&self.inner.bot, chat, screen)
+            .await
+            .or_else(ignore_unreachable_user)
     }
 
     pub(super) async fn edit(
@@ -456,28 +435,9 @@ impl MasterBot {
         message: MessageId,
         screen: &Screen,
     ) -> Result<()> {
-        let result = with_rate_limit_retry(|| async {
-            let mut request = self
-                .inner
-                .bot
-                .edit_message_text(chat, message, screen.text.clone())
-                .parse_mode(ParseMode::Html)
-                .link_preview_options(no_preview());
-            if let Some(markup) = keyboard(screen) {
-                request = request.reply_markup(markup);
-            }
-            request.await.map(|_| ())
-        })
-        .await;
-        match result {
-            // Pressing the same button twice changes nothing; that is fine.
-            Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
-            // The message is gone or too old to edit: send the screen anew.
-            Err(RequestError::Api(
-                ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited,
-            )) => self.send(chat, screen).await,
-            other => other.or_else(ignore_unreachable_user),
-        }
+        edit_screen(&self.inner.bot, chat, message, screen)
+            .await
+            .or_else(ignore_unreachable_user)
     }
 
     /// Shows a billing refusal to the customer, or passes any other error on.
@@ -502,62 +462,5 @@ impl UpdateHandler for MasterBot {
 
     async fn handle(&self, update: Update) -> Result<()> {
         MasterBot::handle(self, update).await
-    }
-}
-
-fn ignore_unreachable_user(e: RequestError) -> Result<()> {
-    if is_unreachable_user(&e) {
-        tracing::info!(error = %e, "user cannot be reached");
-        Ok(())
-    } else {
-        Err(e.into())
-    }
-}
-
-fn no_preview() -> LinkPreviewOptions {
-    LinkPreviewOptions {
-        is_disabled: true,
-        url: None,
-        prefer_small_media: false,
-        prefer_large_media: false,
-        show_above_text: false,
-    }
-}
-
-pub(super) fn keyboard(screen: &Screen) -> Option<InlineKeyboardMarkup> {
-    if screen.keyboard.is_empty() {
-        return None;
-    }
-    let rows = screen.keyboard.iter().map(|row| {
-        row.iter()
-            .filter_map(|b| match &b.target {
-                Target::Action(action) => Some(InlineKeyboardButton::callback(
-                    b.label.clone(),
-                    action.encode(),
-                )),
-                Target::Url(url) => url::Url::parse(url)
-                    .ok()
-                    .map(|url| InlineKeyboardButton::url(b.label.clone(), url)),
-            })
-            .collect::<Vec<_>>()
-    });
-    Some(InlineKeyboardMarkup::new(rows))
-}
-
-/// `/start@MadarBot payload` -> `start`.
-fn command_name(text: &str) -> &str {
-    let first = text.split_whitespace().next().unwrap_or_default();
-    let name = first.trim_start_matches('/');
-    name.split('@').next().unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn command_names_drop_the_slash_the_bot_name_and_the_payload() {
-        assert_eq!(super::command_name("/start"), "start");
-        assert_eq!(super::command_name("/start@MadarBot ref_42"), "start");
-        assert_eq!(super::command_name("/help   "), "help");
-        assert_eq!(super::command_name("/"), "");
     }
 }

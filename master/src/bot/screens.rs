@@ -1,7 +1,10 @@
-//! What the master bot shows, rendered from the catalog of texts: HTML text plus buttons.
+//! What the master bot shows, rendered from the catalog of texts: HTML text plus buttons. The
+//! screen types are the tenant bot's too (`shared::telegram::screen`), here with this bot's
+//! actions.
 
 use shared::i18n::{escape_html, Arg, Catalog, Locale};
 use shared::money::Currency;
+use shared::telegram::screen::{self, CallbackData};
 
 use super::actions::{Action, OnboardingChoice, Page};
 use crate::billing::packages::{Limit, Package};
@@ -10,41 +13,11 @@ use crate::billing::Refusal;
 use crate::tenants::onboarding::{Choice, Prompt};
 use shared::money::Money;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Button {
-    pub label: String,
-    pub target: Target,
-}
-
+pub type Button = screen::Button<Action>;
 /// What pressing a button does: a callback to the bot, or opening a link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Action(Action),
-    Url(String),
-}
-
-impl Button {
-    pub fn action(label: String, action: Action) -> Button {
-        Button {
-            label,
-            target: Target::Action(action),
-        }
-    }
-
-    pub fn url(label: String, url: String) -> Button {
-        Button {
-            label,
-            target: Target::Url(url),
-        }
-    }
-}
-
+pub type Target = screen::Target<Action>;
 /// A message the bot sends or edits: Telegram HTML and rows of inline buttons.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Screen {
-    pub text: String,
-    pub keyboard: Vec<Vec<Button>>,
-}
+pub type Screen = screen::Screen<Action>;
 
 fn other(locale: Locale) -> Locale {
     match locale {

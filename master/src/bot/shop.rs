@@ -5,6 +5,7 @@ use serde_json::json;
 use shared::money::{Currency, Money};
 use shared::payment::stars::{self, StarsInvoice};
 use shared::payment::PendingPayment;
+use shared::telegram::screen::CallbackData;
 use teloxide::types::{CallbackQuery, ChatId, PreCheckoutQuery, SuccessfulPayment};
 
 use super::actions::{Action, OnboardingChoice};

@@ -18,10 +18,12 @@ use crate::{Error, Result};
 
 /// The configuration of the tenant whose instance holds `api_key`; `None` when no instance
 /// does. Paused and deleted tenants still get theirs: the bot may be shutting down.
+/// `public_url` is the master's public address, for the tenant's IPN address.
 pub async fn config_for_key(
     db: &Db,
     keyring: &Keyring,
     api_key: &str,
+    public_url: Option<&url::Url>,
 ) -> Result<Option<TenantLinkConfig>> {
     let tenant_id = store::tenant_of_api_key(db, api_key)
         .await
@@ -29,11 +31,18 @@ pub async fn config_for_key(
     let Some(tenant_id) = tenant_id else {
         return Ok(None);
     };
-    config_of(db, keyring, &tenant_id).await.map(Some)
+    config_of(db, keyring, &tenant_id, public_url)
+        .await
+        .map(Some)
 }
 
 /// The configuration of one tenant, passwords decrypted.
-pub async fn config_of(db: &Db, keyring: &Keyring, tenant_id: &str) -> Result<TenantLinkConfig> {
+pub async fn config_of(
+    db: &Db,
+    keyring: &Keyring,
+    tenant_id: &str,
+    public_url: Option<&url::Url>,
+) -> Result<TenantLinkConfig> {
     let tenant = super::get(db, tenant_id)
         .await?
         .ok_or_else(|| Error::Corrupt(format!("instance of tenant {tenant_id} has no tenant")))?;
@@ -56,6 +65,8 @@ pub async fn config_of(db: &Db, keyring: &Keyring, tenant_id: &str) -> Result<Te
         });
     }
     Ok(TenantLinkConfig {
+        nowpayments_ipn_url: public_url
+            .map(|url| super::inbox::nowpayments_ipn_url(url, &tenant.id)),
         tenant_id: tenant.id,
         owner_telegram_id: tenant.admin_telegram_id,
         channel: tenant.channel,
@@ -80,12 +91,18 @@ struct LinkState {
     db: Db,
     /// `None` when the master has no secret keys (then it runs no tenant bots either).
     keyring: Option<Keyring>,
+    /// Where gateways reach this master; `None` = nowhere, so no IPN address to give.
+    public_url: Option<url::Url>,
 }
 
-pub fn router(db: Db, keyring: Option<Keyring>) -> Router {
+pub fn router(db: Db, keyring: Option<Keyring>, public_url: Option<url::Url>) -> Router {
     Router::new()
         .route(CONFIG_PATH, get(config))
-        .with_state(LinkState { db, keyring })
+        .with_state(LinkState {
+            db,
+            keyring,
+            public_url,
+        })
 }
 
 /// 200 with the JSON; 401 with no body for a missing or unknown key; 503 when the master
@@ -98,7 +115,7 @@ async fn config(State(state): State<LinkState>, headers: HeaderMap) -> Response 
         tracing::error!("a tenant bot asked for its configuration, but no secret keys are set");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    match config_for_key(&state.db, keyring, key).await {
+    match config_for_key(&state.db, keyring, key, state.public_url.as_ref()).await {
         Ok(Some(config)) => Json(config).into_response(),
         Ok(None) => {
             tracing::warn!("configuration asked with a key no instance holds");
@@ -111,7 +128,7 @@ async fn config(State(state): State<LinkState>, headers: HeaderMap) -> Response 
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let key = value.strip_prefix("Bearer ")?.trim();
     (!key.is_empty()).then_some(key)

@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod data_key;
 pub mod desired;
+pub mod inbox;
 pub mod internal_api;
 pub mod onboarding;
 

@@ -1,11 +1,16 @@
-//! Telegram: identifiers as types (the only way into the core is through a parse), and the
-//! long-polling loop every bot of ours shares.
+//! Telegram: identifiers as types (the only way into the core is through a parse), and what
+//! every bot of ours shares: the long-polling loop, screens and their keyboards, callback data,
+//! sending and editing, commands.
 
 use std::fmt;
 
 use crate::secret::SecretString;
 
+pub mod callback;
+pub mod command;
 pub mod polling;
+pub mod screen;
+pub mod send;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {

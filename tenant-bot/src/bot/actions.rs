@@ -4,6 +4,8 @@
 
 use shared::i18n::Locale;
 use shared::payment::Method;
+use shared::telegram::callback::{self, is_id, number_in, Fields};
+use shared::telegram::screen::CallbackData;
 
 /// A screen the bot can show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,18 +64,12 @@ pub enum Action {
     /// (Admins) approve or reject a card-to-card receipt.
     Approve(String),
     Reject(String),
+    /// (Admins) a shop with no plans gets the starter plans.
+    AddStarterPlans,
 }
 
 /// Telegram's limit on callback data.
-pub const MAX_DATA_BYTES: usize = 64;
-
-fn is_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 40
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
+pub use shared::telegram::callback::MAX_DATA_BYTES;
 
 fn method_code(method: Method) -> &'static str {
     match method {
@@ -96,15 +92,11 @@ fn method_of(code: &str) -> Option<Method> {
 
 /// A top-up amount in Toman: at least 1 and at most a billion.
 fn toman(text: &str) -> Option<i64> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|t| (1..=1_000_000_000).contains(t))
+    number_in(text, 1..=1_000_000_000)
 }
 
 fn gigabytes(text: &str) -> Option<i64> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|gb| (1..=10_000).contains(gb))
+    number_in(text, 1..=10_000)
 }
 
 impl Page {
@@ -147,13 +139,11 @@ impl Page {
     }
 }
 
-impl Action {
-    pub fn encode(&self) -> String {
+impl CallbackData for Action {
+    fn encode(&self) -> String {
         match self {
             Action::Show(page) => page.encode(),
-            Action::SetLocale(locale, page) => {
-                format!("lang:{}:{}", locale.as_code(), page.encode())
-            }
+            Action::SetLocale(locale, page) => callback::set_locale(*locale, &page.encode()),
             Action::BuyWithWallet(plan) => format!("bw:{plan}"),
             Action::RenewWithWallet(service) => format!("rw:{service}"),
             Action::AddDataWithWallet(service, gb) => format!("aw:{service}:{gb}"),
@@ -168,24 +158,20 @@ impl Action {
             Action::CheckPayment(id) => format!("ck:{id}"),
             Action::Approve(id) => format!("ap:{id}"),
             Action::Reject(id) => format!("rj:{id}"),
+            Action::AddStarterPlans => "sp".into(),
         }
     }
+}
 
+impl Action {
     /// Parses callback data; anything unknown or stale is `None`.
     pub fn decode(data: &str) -> Option<Action> {
-        if data.len() > MAX_DATA_BYTES {
-            return None;
-        }
-        if let Some(rest) = data.strip_prefix("lang:") {
-            let (code, page) = rest.split_once(':')?;
-            let locale = match code {
-                "fa" => Locale::Fa,
-                "en" => Locale::En,
-                _ => return None,
-            };
-            return Some(Action::SetLocale(locale, Page::decode(page)?));
-        }
-        let parts: Vec<&str> = data.split(':').collect();
+        let parts = match callback::fields(data)? {
+            Fields::SetLocale { locale, page } => {
+                return Some(Action::SetLocale(locale, Page::decode(page)?))
+            }
+            Fields::Parts(parts) => parts,
+        };
         let action = match parts.as_slice() {
             ["bw", id] if is_id(id) => Action::BuyWithWallet(id.to_string()),
             ["rw", id] if is_id(id) => Action::RenewWithWallet(id.to_string()),
@@ -205,6 +191,7 @@ impl Action {
             ["ck", id] if is_id(id) => Action::CheckPayment(id.to_string()),
             ["ap", id] if is_id(id) => Action::Approve(id.to_string()),
             ["rj", id] if is_id(id) => Action::Reject(id.to_string()),
+            ["sp"] => Action::AddStarterPlans,
             _ => return Page::decode(data).map(Action::Show),
         };
         Some(action)
@@ -250,6 +237,7 @@ mod tests {
             Action::CheckPayment(ID.into()),
             Action::Approve(ID.into()),
             Action::Reject(ID.into()),
+            Action::AddStarterPlans,
         ] {
             let data = action.encode();
             assert!(data.len() <= MAX_DATA_BYTES, "{data}");

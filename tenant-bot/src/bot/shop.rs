@@ -5,6 +5,8 @@
 //! Cheap checks (balance, a panel to put the account on) come before an order exists, so a
 //! refused purchase leaves nothing behind; the order functions check again for races.
 
+use shared::i18n::Arg;
+
 use super::actions::{Action, Page};
 use super::data_packs::DataPacks;
 use super::screen::Screen;
@@ -34,6 +36,7 @@ impl TenantBot {
                 self.add_data(pressed, who, &service, gb).await
             }
             Action::Trial => self.trial(pressed, who).await,
+            Action::AddStarterPlans => self.add_starter_plans(pressed, who).await,
             other => return self.on_service_action(pressed, who, other).await,
         };
         match result {
@@ -50,6 +53,28 @@ impl TenantBot {
         refusal: &Refusal,
     ) -> Result<()> {
         let screen = shop_screens::refusal(&self.inner.texts, who.locale, refusal);
+        self.show_on(pressed.query, &screen).await
+    }
+
+    /// (Admins) the starter plans, once, into a shop that has none.
+    async fn add_starter_plans(&self, pressed: &Pressed<'_>, who: &Who) -> Result<()> {
+        let db = &self.inner.db;
+        let t = &self.inner.texts;
+        if !crate::admins::is_admin(db, who.id).await? {
+            let screen = Screen::text(t.text(who.locale, "button_expired", &[]));
+            return self.show_on(pressed.query, &screen).await;
+        }
+        let added = plans::add_starter_plans(db, self.now()).await?;
+        let on_sale = plans::on_sale(db).await?;
+        let mut screen = shop_screens::plans(t, who.locale, &on_sale, false);
+        if added > 0 {
+            let note = t.text(
+                who.locale,
+                "starter_plans_added",
+                &[("count", Arg::Number(added as i64))],
+            );
+            screen.text = format!("{note}\n\n{}", screen.text);
+        }
         self.show_on(pressed.query, &screen).await
     }
 
@@ -189,6 +214,15 @@ impl TenantBot {
         let working = Screen::text(t.text(who.locale, "working", &[]));
         self.show_on(pressed.query, &working).await?;
         let progress = self.inner.fulfilment.advance(&order.id).await;
+        if matches!(progress, Ok(Progress::Delivered { .. })) && !order.kind.creates_account() {
+            // A renewal or added data: this screen is the news; no second message about it.
+            crate::notices::mark_told(
+                &self.inner.db,
+                &crate::notices::done_key(&order.id),
+                self.now(),
+            )
+            .await?;
+        }
         self.wake_notices();
         let key = match progress {
             Ok(Progress::Delivered { .. }) if order.kind == Kind::AddData => "applied_data",

@@ -76,11 +76,18 @@ pub fn language(t: &Catalog, locale: Locale) -> Screen {
     ])
 }
 
-pub fn plans(t: &Catalog, locale: Locale, plans: &[Plan]) -> Screen {
+/// The plans on sale. An admin of a shop with none is offered the starter plans.
+pub fn plans(t: &Catalog, locale: Locale, plans: &[Plan], is_admin: bool) -> Screen {
     let mut text = t.text(locale, "plans_title", &[]);
+    let offer_starter = plans.is_empty() && is_admin;
     if plans.is_empty() {
         text.push_str("\n\n");
-        text.push_str(&t.text(locale, "no_plans", &[]));
+        let key = if offer_starter {
+            "no_plans_admin"
+        } else {
+            "no_plans"
+        };
+        text.push_str(&t.text(locale, key, &[]));
     }
     let mut keyboard: Vec<Vec<Button>> = plans
         .iter()
@@ -102,6 +109,12 @@ pub fn plans(t: &Catalog, locale: Locale, plans: &[Plan]) -> Screen {
             )]
         })
         .collect();
+    if offer_starter {
+        keyboard.push(vec![Button::action(
+            t.text(locale, "button_starter_plans", &[]),
+            Action::AddStarterPlans,
+        )]);
+    }
     keyboard.push(vec![home_button(t, locale)]);
     Screen { text, keyboard }
 }

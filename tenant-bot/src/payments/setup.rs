@@ -179,14 +179,16 @@ pub struct GatewayUrls {
     pub bot_username: String,
 }
 
-/// The gateways as the tenant has set them up now.
+/// The gateways as the tenant has set them up now. NowPayments' IPNs go to the master's
+/// address for this bot when the master gave one (see [`crate::inbox`]).
 pub async fn load_gateways(
     db: &shared::db::Db,
     keyring: &Keyring,
     urls: &GatewayUrls,
 ) -> Result<Gateways> {
     let setup: PaymentSetup = crate::settings::get(db).await?;
-    Gateways::from_setup(&setup, keyring, urls)
+    let relay: crate::inbox::Relay = crate::settings::get(db).await?;
+    Gateways::from_setup(&setup, keyring, &relay.apply_to(urls))
 }
 
 impl GatewayUrls {

@@ -179,6 +179,18 @@ impl World {
             .await
     }
 
+    /// Waits for a delivery: the photo with the link, then the import tips that end it (so
+    /// they cannot answer a later message of the story). Returns the photo.
+    pub async fn wait_for_delivery(&self, user: i64, after: i64) -> ChatMessage {
+        let photo = self.wait_for_photo(user, after).await;
+        let id = photo.message_id;
+        self.wait_for(user, |m| {
+            m.message_id > id && m.body().contains("How to connect")
+        })
+        .await;
+        photo
+    }
+
     pub async fn last_message_id(&self, user: i64) -> i64 {
         self.chat(user)
             .await
