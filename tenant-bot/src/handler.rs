@@ -1,6 +1,7 @@
 //! Answers end users: turns Telegram updates into calls on the shop's core and sends what the
 //! screens render. The flows live in `crate::bot` beside it: `shop` (buying, the trial),
-//! `services_ui` (what people bought), `sender` (notices), `join` (the mandatory channel).
+//! `services_ui` (what people bought), `sender` (notices), `join` (the mandatory channel),
+//! `setup` (the payment setup, for admins).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -75,6 +76,8 @@ pub(crate) struct Who {
     pub(crate) chat: ChatId,
     pub(crate) locale: Locale,
     pub(crate) user: EndUser,
+    /// One of the shop's admins when this update came in (actions check again).
+    pub(crate) is_admin: bool,
 }
 
 /// A pressed button, answered exactly once (Telegram allows one answer per press).
@@ -198,6 +201,7 @@ impl TenantBot {
             chat: ChatId(id),
             locale: user.locale(),
             user,
+            is_admin,
         }))
     }
 
@@ -247,6 +251,9 @@ impl TenantBot {
                 .send(who.chat, &shop_screens::join(t, who.locale, url.as_deref()))
                 .await;
         }
+        if command.is_none() && self.on_setup_message(&who, &message).await? {
+            return Ok(());
+        }
         if command.is_none() && self.on_payment_message(&who, &message).await? {
             return Ok(());
         }
@@ -267,6 +274,7 @@ impl TenantBot {
             Some("wallet") => self.page(&who, &Page::Wallet).await?.unwrap_or_default(),
             Some("buy") => self.page(&who, &Page::Plans).await?.unwrap_or_default(),
             Some("help") => shop_screens::notice(t, who.locale, "help"),
+            Some("setup") => self.setup_command(&who).await?,
             Some(_) => shop_screens::notice(t, who.locale, "unknown_command"),
             None if text.chars().count() > LONG_TEXT_CHARS => {
                 shop_screens::notice(t, who.locale, "text_too_long")
@@ -329,6 +337,7 @@ impl TenantBot {
                 self.show_page(pressed, &who, &page, Some(note)).await
             }
             Action::CheckJoined => Ok(()),
+            Action::Setup(setup) => self.on_setup_action(pressed, &who, setup).await,
             pay @ (Action::TopUpWith(..)
             | Action::CustomTopUp
             | Action::PayPlanWith(..)
@@ -409,6 +418,7 @@ impl TenantBot {
             &who.user.first_name,
             &self.inner.bot_name,
             offer_trial,
+            who.is_admin,
         ))
     }
 

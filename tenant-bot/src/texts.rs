@@ -20,6 +20,11 @@ const AREAS: &[(&str, &str, &str)] = &[
         include_str!("../../templates/bot/tenant/payments.fa.toml"),
         include_str!("../../templates/bot/tenant/payments.en.toml"),
     ),
+    (
+        "setup",
+        include_str!("../../templates/bot/tenant/setup.fa.toml"),
+        include_str!("../../templates/bot/tenant/setup.en.toml"),
+    ),
 ];
 
 pub fn catalog() -> Result<Catalog, I18nError> {

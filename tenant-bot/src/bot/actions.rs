@@ -7,6 +7,8 @@ use shared::payment::Method;
 use shared::telegram::callback::{self, is_id, number_in, Fields};
 use shared::telegram::screen::CallbackData;
 
+use super::setup_actions::SetupAction;
+
 /// A screen the bot can show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Page {
@@ -66,6 +68,8 @@ pub enum Action {
     Reject(String),
     /// (Admins) a shop with no plans gets the starter plans.
     AddStarterPlans,
+    /// (Admins) the payment setup.
+    Setup(SetupAction),
 }
 
 /// Telegram's limit on callback data.
@@ -159,6 +163,7 @@ impl CallbackData for Action {
             Action::Approve(id) => format!("ap:{id}"),
             Action::Reject(id) => format!("rj:{id}"),
             Action::AddStarterPlans => "sp".into(),
+            Action::Setup(setup) => setup.encode(),
         }
     }
 }
@@ -192,6 +197,7 @@ impl Action {
             ["ap", id] if is_id(id) => Action::Approve(id.to_string()),
             ["rj", id] if is_id(id) => Action::Reject(id.to_string()),
             ["sp"] => Action::AddStarterPlans,
+            [super::setup_actions::PREFIX, rest @ ..] => Action::Setup(SetupAction::decode(rest)?),
             _ => return Page::decode(data).map(Action::Show),
         };
         Some(action)

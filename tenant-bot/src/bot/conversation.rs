@@ -16,6 +16,8 @@ pub enum Waiting {
     Receipt { payment_id: String },
     /// (Admins) the next text is why this receipt is rejected.
     RejectReason { payment_id: String },
+    /// (Admins) the next text answers a question of the payment setup.
+    Setup { step: super::setup_input::SetupStep },
 }
 
 impl Conversation for Waiting {
@@ -24,6 +26,7 @@ impl Conversation for Waiting {
             Waiting::TopUpAmount => "top_up_amount",
             Waiting::Receipt { .. } => "receipt",
             Waiting::RejectReason { .. } => "reject_reason",
+            Waiting::Setup { .. } => "setup",
         }
     }
 }

@@ -27,13 +27,15 @@ pub fn home_button(t: &Catalog, locale: Locale) -> Button {
     button(t, locale, "button_home", Page::Home)
 }
 
-/// The main menu. `offer_trial`: the trial is on and this person has not had it.
+/// The main menu. `offer_trial`: the trial is on and this person has not had it;
+/// `is_admin`: one of the shop's admins, who also gets the payment setup.
 pub fn home(
     t: &Catalog,
     locale: Locale,
     first_name: &str,
     bot_name: &str,
     offer_trial: bool,
+    is_admin: bool,
 ) -> Screen {
     let mut text = t.text_html(
         locale,
@@ -62,6 +64,9 @@ pub fn home(
             Action::SetLocale(other(locale), Page::Home),
         ),
     ]);
+    if is_admin {
+        keyboard.push(vec![super::setup_screens::entry_button(t, locale)]);
+    }
     Screen { text, keyboard }
 }
 
