@@ -272,7 +272,7 @@ pub async fn complete_link(
     profile: &TelegramProfile,
 ) -> Result<Customer> {
     let account = use_code(db, code, "link_telegram", now).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let existing: Option<String> =
         sqlx::query_scalar("SELECT id FROM customers WHERE telegram_id = $1")
             .bind(profile.id.get())

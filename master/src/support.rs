@@ -28,7 +28,7 @@ pub async fn open(
 ) -> Result<Ticket> {
     let body: String = body.chars().take(MAX_BODY_CHARS).collect();
     let id = new_id();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("INSERT INTO tickets (id, customer_id, status, created_at, updated_at) VALUES ($1, $2, 'open', $3, $3)")
         .bind(&id)
         .bind(customer_id)
@@ -90,7 +90,7 @@ pub async fn answer(
     body: &str,
 ) -> Result<bool> {
     let body: String = body.chars().take(MAX_BODY_CHARS).collect();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let customer: Option<String> =
         sqlx::query_scalar("SELECT customer_id FROM tickets WHERE id = $1")
             .bind(ticket_id)

@@ -232,7 +232,7 @@ pub async fn set_desired(
     })?;
     let token_enc = keyring.encrypt(spec.bot_token.expose(), &token_context(tenant_id))?;
     let data_key_enc = keyring.encrypt(spec.data_key.expose(), &data_key_context(tenant_id))?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     take_write_lock(&mut tx, tenant_id).await?;
     let other: Option<Row> = sqlx::query(
         "SELECT tenant_id FROM instances WHERE bot_id = $1 AND tenant_id <> $2 AND desired <> 'deleted'",
@@ -398,7 +398,7 @@ pub(crate) async fn transition(
     reason: Option<&str>,
 ) -> Result<(), StoreError> {
     let now = now_unix();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     take_write_lock(&mut tx, tenant_id).await?;
     let row: Option<Row> = sqlx::query("SELECT state, reason FROM instances WHERE tenant_id = $1")
         .bind(tenant_id)

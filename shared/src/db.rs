@@ -141,6 +141,17 @@ impl Db {
         &self.pool
     }
 
+    /// Begins a transaction that may write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so concurrent writers wait for each other (up to the busy
+    /// timeout) instead of one failing with "database is locked" when it moves from reading
+    /// to writing; PostgreSQL's plain `BEGIN` already behaves so.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub fn engine(&self) -> Engine {
         self.engine
     }

@@ -56,7 +56,7 @@ async fn run() -> anyhow::Result<()> {
     };
     let now = shared::db::now_unix();
     let panel_id = panels::insert(&db, &keyring, &input, Source::Bot, None, now).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     for n in 0..ACCOUNTS {
         sqlx::query(
             "INSERT INTO services (id, telegram_id, panel_id, username, is_trial, used_bytes,

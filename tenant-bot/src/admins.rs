@@ -49,7 +49,7 @@ pub async fn is_admin(db: &Db, telegram_id: i64) -> Result<bool> {
 /// Makes `telegram_id` the owner (as the master says); a previous owner from the master
 /// is replaced.
 pub async fn set_owner(db: &Db, telegram_id: i64, now: i64) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM admins WHERE role = 'owner' AND telegram_id <> $1")
         .bind(telegram_id)
         .execute(&mut *tx)

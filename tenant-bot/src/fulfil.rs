@@ -327,7 +327,7 @@ impl Fulfilment {
 
     /// provisioning -> delivered, with the service and the user's notice, in one transaction.
     async fn delivered(&self, order: &Order, account: &Account, now: i64) -> Result<Progress> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let service_id = match (&order.service_id, order.kind.creates_account()) {
             (Some(id), false) => {
                 services::update_from_account_tx(&mut tx, id, account, true, now).await?;
@@ -448,7 +448,7 @@ impl Fulfilment {
         cleanup: bool,
         now: i64,
     ) -> Result<Progress> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let moved = sqlx::query(
             "UPDATE orders SET state = 'refunded', attempts = $2, last_error = $3,
                  cleanup_pending = $4, closed_at = $5, next_attempt_at = NULL, updated_at = $5

@@ -151,7 +151,7 @@ pub async fn push(
 
 /// Stores the notice for every admin (owner first), each once for `dedupe_key`.
 pub async fn to_admins(db: &Db, notice: &Notice, dedupe_key: &str, now: i64) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     to_admins_tx(&mut tx, notice, dedupe_key, now).await?;
     tx.commit().await?;
     Ok(())

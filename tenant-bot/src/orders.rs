@@ -263,7 +263,7 @@ async fn insert(tx: &mut Tx<'_>, d: &Draft<'_>, state: State, now: i64) -> Resul
 }
 
 async fn create(db: &Db, draft: &Draft<'_>, now: i64) -> Result<Order> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id = insert(&mut tx, draft, State::Created, now).await?;
     let order = get_tx(&mut tx, &id)
         .await?
@@ -346,7 +346,7 @@ pub async fn start_trial(db: &Db, telegram_id: i64, trial: &Trial, now: i64) -> 
     if !trial.enabled {
         return Err(Refusal::TrialOff.into());
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let draft = Draft {
         telegram_id,
         kind: Kind::Trial,
@@ -446,7 +446,7 @@ pub async fn pay_from_wallet_tx(tx: &mut Tx<'_>, order_id: &str, now: i64) -> Re
 
 /// Pays a created order from the wallet, or says why not.
 pub async fn pay_from_wallet(db: &Db, telegram_id: i64, order_id: &str, now: i64) -> Result<Order> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let order = get_tx(&mut tx, order_id)
         .await?
         .filter(|o| o.telegram_id == telegram_id)

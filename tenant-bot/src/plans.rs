@@ -185,7 +185,7 @@ pub fn starter_drafts() -> Vec<PlanDraft> {
 /// Adds the starter plans when the shop has no plans at all (hidden ones count). Returns how
 /// many were added: 0 when there were plans already, so pressing twice adds nothing twice.
 pub async fn add_starter_plans(db: &Db, now: i64) -> Result<usize> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plans")
         .fetch_one(&mut *tx)
         .await?;

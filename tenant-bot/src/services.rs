@@ -231,7 +231,7 @@ pub async fn update_from_account(
     new_period: bool,
     now: i64,
 ) -> Result<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     update_from_account_tx(&mut tx, id, a, new_period, now).await?;
     tx.commit().await?;
     Ok(())

@@ -72,7 +72,7 @@ async fn sync_panel(
             break;
         }
         offset += page.accounts.len() as u64;
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         for account in &page.accounts {
             if let Some(service) = unseen.remove(&account.username) {
                 if changed(&service, account) {
@@ -218,7 +218,7 @@ async fn claim_and_push(
     key: &str,
     now: i64,
 ) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let sql = format!("UPDATE services SET {set} WHERE id = $1 AND {guard_column} IS NULL");
     let claimed = sqlx::query(&sql)
         .bind(service_id)

@@ -202,7 +202,7 @@ async fn a_bot_killed_after_payment_delivers_the_order_when_it_starts_again() {
     )
     .await
     .unwrap();
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     wallet::record(
         &mut tx,
         nima,

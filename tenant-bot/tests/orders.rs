@@ -606,7 +606,49 @@ async fn a_panel_failing_its_health_check_gets_no_new_accounts(engine: Engine) {
         .await;
 }
 
+/// Twenty customers pay at the same moment: on SQLite too, every payment goes through (the
+/// writers queue) and each is charged once.
+async fn many_customers_paying_at_once_all_get_through(engine: Engine) {
+    let Some(shop) = Shop::open(engine).await else {
+        return;
+    };
+    let plan = shop.plan("Monthly", 10, 30, 1_000).await;
+    let customers: Vec<i64> = (0..20).map(|n| SARA + 100 + n).collect();
+    let mut orders_made = Vec::new();
+    for &customer in &customers {
+        shop.credit(customer, 1_500).await;
+        orders_made.push(
+            orders::create_new(&shop.db, customer, &plan, now())
+                .await
+                .unwrap(),
+        );
+    }
+    let payments = orders_made.iter().map(|order| {
+        let db = shop.db.clone();
+        let (customer, id) = (order.telegram_id, order.id.clone());
+        tokio::spawn(async move { orders::pay_from_wallet(&db, customer, &id, now()).await })
+    });
+    for paid in futures_join_all(payments).await {
+        let order = paid.unwrap().unwrap();
+        assert_eq!(order.state, State::Paid);
+    }
+    for &customer in &customers {
+        assert_eq!(shop.balance(customer).await, 500);
+    }
+}
+
+async fn futures_join_all<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        out.push(handle.await);
+    }
+    out
+}
+
 shared::on_both_engines!(
+    many_customers_paying_at_once_all_get_through,
     a_panel_failing_its_health_check_gets_no_new_accounts,
     a_customer_buys_a_plan_from_the_wallet_on_marzban,
     a_customer_buys_on_3x_ui_of_both_generations,

@@ -332,7 +332,7 @@ async fn a_user_pays_an_order_through_zarinpal_and_replays_change_nothing(engine
     let db = shop.db();
     let gateways = shop.gateways(None);
     // Sara has 30,000 Toman from earlier; the plan costs 150,000.
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     wallet::record(
         &mut tx,
         SARA,

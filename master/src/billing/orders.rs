@@ -143,7 +143,7 @@ pub async fn place(db: &Db, now: i64, request: &OrderRequest) -> Result<(Order, 
         total
     };
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if let Some(coupon) = &quote.coupon {
         coupons::reserve(&mut tx, coupon, now).await?;
     }
@@ -432,7 +432,7 @@ pub async fn invoices_of(db: &Db, customer_id: &str) -> Result<Vec<Invoice>> {
 /// Closes an open invoice as expired or cancelled and gives its coupon use back.
 /// False when it was not open (paid meanwhile, or closed already).
 async fn close(db: &Db, id: &str, to: InvoiceStatus, now: i64) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let closed = sqlx::query(
         "UPDATE invoices SET status = $1, updated_at = $2 WHERE id = $3 AND status = 'open'",
     )

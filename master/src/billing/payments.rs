@@ -268,7 +268,7 @@ pub async fn confirm(
     received: Money,
     reviewed_by: Option<&str>,
 ) -> Result<Outcome> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // The guard: only the first confirmation of the right amount gets past this update.
     let claimed = sqlx::query(
         "UPDATE payments SET status = 'paid', applied_at = $1, reviewed_by = $2, updated_at = $1
@@ -433,7 +433,7 @@ pub async fn card_totals(db: &Db) -> Result<Vec<(String, Money)>> {
 
 /// Pays an open invoice from the customer's wallet, once.
 pub async fn pay_from_wallet(db: &Db, now: i64, invoice_id: &str) -> Result<Outcome> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let invoice = orders::invoice_tx(&mut tx, invoice_id)
         .await?
         .ok_or(Refusal::InvoiceNotPayable)?;

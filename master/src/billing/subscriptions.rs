@@ -141,7 +141,7 @@ pub async fn ending_before(db: &Db, statuses: &[Status], before: i64) -> Result<
 /// Moves a subscription from one of `from` to `to`; false when it was not in `from` (someone
 /// else moved it first, or it is there already).
 pub async fn transition(db: &Db, id: &str, from: &[Status], to: Status, now: i64) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let moved = transition_tx(&mut tx, id, from, to, now).await?;
     tx.commit().await?;
     Ok(moved)
@@ -256,7 +256,7 @@ pub async fn start_trial(
     if package.trial_days <= 0 {
         return Err(Refusal::NoTrial.into());
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     super::wallet::lock_customer(&mut tx, customer_id).await?;
     let before: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE customer_id = $1")

@@ -156,7 +156,7 @@ async fn move_and_tell(
     to: Status,
     template: &str,
 ) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let moved = subscriptions::transition_tx(&mut tx, &sub.id, &[sub.status], to, now).await?;
     if moved {
         let key = format!("{}:{}:{}", to.as_str(), sub.id, sub.current_period_end);
@@ -178,7 +178,7 @@ async fn tell(
     key: &str,
     date: i64,
 ) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let mut new = false;
     for channel in [Channel::Telegram, Channel::Email] {
         new |= outbox::enqueue(&mut *tx, &message(sub, channel, template, key, date), now).await?;

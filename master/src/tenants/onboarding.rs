@@ -369,7 +369,7 @@ async fn panel(ctx: &Context<'_>, tenant: &Tenant, password: &str, now: i64) -> 
             &panel_password_context(&tenant.id, &panel_id),
         )
         .map_err(|e| Error::Corrupt(format!("encrypting a password: {e}")))?;
-    let mut tx = ctx.db.pool().begin().await?;
+    let mut tx = ctx.db.begin().await?;
     sqlx::query(
         "INSERT INTO tenant_panels (id, tenant_id, kind, url, username, password_enc, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -24,7 +24,9 @@ fn offset_key(bot: &Bot) -> String {
     format!("telegram.next_update_id:{bot_id}")
 }
 /// How many times a request that hit Telegram's rate limit is tried again.
-const RATE_LIMIT_RETRIES: usize = 3;
+/// Enough tries to ride out a busy minute: a bot at Telegram's 30 messages/s with many chats
+/// waiting gets 429 again and again, and an answer late by seconds beats an error.
+const RATE_LIMIT_RETRIES: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollingError {
@@ -198,7 +200,11 @@ where
         match request().await {
             Err(RequestError::RetryAfter(after)) if tries < RATE_LIMIT_RETRIES => {
                 tries += 1;
-                let wait = after.duration().min(Duration::from_secs(60));
+                // A little jitter, so the chats told to wait together do not all come back
+                // in the same instant and collide again.
+                let jitter =
+                    Duration::from_millis(rand::Rng::gen_range(&mut rand::thread_rng(), 0..250));
+                let wait = after.duration().min(Duration::from_secs(60)) + jitter;
                 tracing::debug!(?wait, "rate limited by Telegram; waiting");
                 tokio::time::sleep(wait).await;
             }

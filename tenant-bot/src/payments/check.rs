@@ -112,7 +112,7 @@ pub async fn nowpayments_ipn(
         return Ok(Outcome::Unknown);
     };
     // The first payment id seen is the one `check` asks about later.
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     store::remember_provider_ref(&mut tx, &payment.id, &event.payment_id, now).await?;
     tx.commit().await?;
     let payment = store::get(db, &payment.id).await?.unwrap_or(payment);

@@ -141,7 +141,7 @@ pub(super) async fn apply(
     decided_by: Option<i64>,
     now: i64,
 ) -> Result<Outcome> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let confirmed = confirm(&mut tx, payment_id, provider_ref, decided_by, now).await?;
     tx.commit().await?;
     Ok(match confirmed {
@@ -230,7 +230,7 @@ async fn flag(
     outcome: Outcome,
     now: i64,
 ) -> Result<Outcome> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if let Some(provider_ref) = provider_ref {
         store::remember_provider_ref(&mut tx, &payment.id, provider_ref, now).await?;
     }

@@ -46,7 +46,7 @@ pub async fn submit_receipt(
     file_id: &str,
     now: i64,
 ) -> Result<Receipt> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let payment = store::get_tx(&mut tx, payment_id)
         .await?
         .filter(|p| p.telegram_id == telegram_id && p.method == Method::CardToCard)
@@ -100,7 +100,7 @@ pub async fn approve(
     if payment.applied_at.is_some() {
         return Ok(Approval::AlreadyApproved);
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let confirmed =
         confirm::confirm(&mut tx, payment_id, None, Some(admin_telegram_id), now).await?;
     tx.commit().await?;
@@ -125,7 +125,7 @@ pub async fn reject(
     if reason.is_empty() {
         return Err(PaymentRefusal::ReasonRequired.into());
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let payment = store::get_tx(&mut tx, payment_id)
         .await?
         .filter(|p| p.method == Method::CardToCard)
@@ -167,7 +167,7 @@ pub async fn auto_approve_due(db: &Db, gateways: &Gateways, now: i64) -> Result<
     let due_before = now - i64::from(minutes) * 60;
     let mut applied = Vec::new();
     for payment in store::receipts_sent_before(db, due_before).await? {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let confirmed = confirm::confirm(&mut tx, &payment.id, None, None, now).await?;
         tx.commit().await?;
         applied.extend(confirmed);

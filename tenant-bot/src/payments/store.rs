@@ -279,7 +279,7 @@ pub(super) async fn close(
     detail: &str,
     now: i64,
 ) -> Result<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let closed = close_tx(&mut tx, id, from, to, detail, None, now).await?;
     tx.commit().await?;
     Ok(closed)

@@ -138,7 +138,7 @@ impl Shop {
 
     /// Money into a user's wallet, as an admin would put it.
     pub async fn credit(&self, telegram_id: i64, toman: i64) {
-        let mut tx = self.db.pool().begin().await.unwrap();
+        let mut tx = self.db.begin().await.unwrap();
         let reference = format!("test-credit:{}", shared::db::new_id());
         wallet::record(
             &mut tx,

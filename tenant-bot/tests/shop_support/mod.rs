@@ -206,7 +206,7 @@ impl World {
 
     /// Money into a user's wallet, as an admin would put it there.
     pub async fn credit(&self, user: i64, toman: i64) {
-        let mut tx = self.db.pool().begin().await.unwrap();
+        let mut tx = self.db.begin().await.unwrap();
         let reference = format!("test-credit:{}", shared::db::new_id());
         wallet::record(
             &mut tx,
