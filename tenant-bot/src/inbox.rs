@@ -23,14 +23,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::fulfil::Fulfilment;
+use crate::master_api::MasterApi;
 use crate::payments::{self, Confirmed, GatewayUrls, Gateways, Outcome};
 use crate::settings::{self, Setting};
 use crate::{Error, Result};
 
 /// How often the inbox is fetched.
 pub const EVERY: Duration = Duration::from_secs(10);
-/// Longest wait for the master's answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where gateways reach this bot through the master, as the master last said.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,72 +67,30 @@ pub async fn remember_relay(db: &Db, nowpayments_ipn_url: Option<&str>, now: i64
 
 /// The master's inbox routes, asked with this bot's API key.
 pub struct MasterInbox {
-    client: reqwest::Client,
-    fetch_url: url::Url,
-    ack_url: url::Url,
-    api_key: SecretString,
+    api: MasterApi,
 }
 
 impl MasterInbox {
     pub fn new(master_url: &url::Url, api_key: SecretString) -> MasterInbox {
-        let mut fetch_url = master_url.clone();
-        fetch_url.set_path(INBOX_PATH);
-        let mut ack_url = master_url.clone();
-        ack_url.set_path(INBOX_ACK_PATH);
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .unwrap_or_default();
         MasterInbox {
-            client,
-            fetch_url,
-            ack_url,
-            api_key,
+            api: MasterApi::new(master_url, api_key),
         }
     }
 
     /// The undelivered items, oldest first.
     pub async fn fetch(&self) -> Result<Vec<InboxItem>> {
-        let request = self.client.get(self.fetch_url.clone());
-        let inbox: Inbox = self.send(request, &self.fetch_url).await?;
+        let inbox: Inbox = self.api.get(INBOX_PATH, "the inbox").await?;
         Ok(inbox.items)
     }
 
     /// Marks `ids` delivered; returns how many the master marked now.
     pub async fn ack(&self, ids: &[String]) -> Result<u64> {
         let body = InboxAck { ids: ids.to_vec() };
-        let request = self.client.post(self.ack_url.clone()).json(&body);
-        let acked: InboxAcked = self.send(request, &self.ack_url).await?;
+        let acked: InboxAcked = self
+            .api
+            .post(INBOX_ACK_PATH, &body, "the inbox ack")
+            .await?;
         Ok(acked.acked)
-    }
-
-    async fn send<T: serde::de::DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-        url: &url::Url,
-    ) -> Result<T> {
-        let response = request
-            .bearer_auth(self.api_key.expose())
-            .send()
-            .await
-            .map_err(|e| Error::Master(format!("{url} cannot be reached: {e}")))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Error::Master(
-                "it refused this bot's API key (401) for the inbox; if this lasts, platform \
-                 staff should recreate the bot"
-                    .into(),
-            ));
-        }
-        if !status.is_success() {
-            return Err(Error::Master(format!(
-                "{url} answered HTTP {status}; the inbox is asked again later"
-            )));
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| Error::Master(format!("{url} did not answer with the inbox: {e}")))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod handler;
 pub mod heartbeat;
 pub mod inbox;
 pub mod jobs;
+pub mod master_api;
 pub mod master_link;
 pub mod notices;
 pub mod orders;

@@ -17,62 +17,26 @@ use shared::secret::{Keyring, SecretString};
 use shared::tenant_link::{LinkedPanel, TenantLinkConfig, CONFIG_PATH};
 use tokio_util::sync::CancellationToken;
 
+use crate::master_api::MasterApi;
 use crate::notices::{self, Notice};
 use crate::panels::{self, PanelInput, PanelRow, Source};
 use crate::settings::{self, Channel, Limits, Setting};
-use crate::{admins, Error, Result};
-
-/// Longest wait for the master's answer.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::{admins, Result};
 
 /// Asks the master for this bot's configuration with the bot's API key.
 pub struct MasterLink {
-    client: reqwest::Client,
-    url: url::Url,
-    api_key: SecretString,
+    api: MasterApi,
 }
 
 impl MasterLink {
     pub fn new(master_url: &url::Url, api_key: SecretString) -> MasterLink {
-        let mut url = master_url.clone();
-        url.set_path(CONFIG_PATH);
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
         MasterLink {
-            client,
-            url,
-            api_key,
+            api: MasterApi::new(master_url, api_key),
         }
     }
 
     pub async fn fetch(&self) -> Result<TenantLinkConfig> {
-        let response = self
-            .client
-            .get(self.url.clone())
-            .timeout(FETCH_TIMEOUT)
-            .bearer_auth(self.api_key.expose())
-            .send()
-            .await
-            .map_err(|e| Error::Master(format!("{} cannot be reached: {e}", self.url)))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Error::Master(
-                "it refused this bot's API key (401); the provisioner gives the bot a new key \
-                 when it recreates it, so if this lasts, platform staff should recreate the bot"
-                    .into(),
-            ));
-        }
-        if !status.is_success() {
-            return Err(Error::Master(format!(
-                "it answered HTTP {status}; the configuration is asked again later"
-            )));
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| Error::Master(format!("its answer is not a configuration: {e}")))
+        self.api.get(CONFIG_PATH, "the configuration").await
     }
 }
 
